@@ -1,0 +1,444 @@
+//! The `file` backend: one file per item in a private directory.
+//!
+//! Like sshd's StrictModes, it refuses to work when the directory or an item could be read or
+//! replaced by another user: the directory must be a real directory (not a symlink) owned by us
+//! with mode 0700 or stricter, and each item a regular file owned by us, 0600 or stricter.
+//!
+//! Writes are crash-safe: the new bytes go to a temp file opened `O_CREAT|O_EXCL|O_NOFOLLOW`
+//! in the same directory, which is fsynced, renamed over the item, and then the directory is
+//! fsynced. A writer killed at any point leaves either the old or the new item; the temp file
+//! it leaves is removed by the next successful write.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+use crate::{Backend, Error, LockGuard};
+
+const ITEM_SUFFIX: &str = ".age";
+const TEMP_PREFIX: &str = ".tmp.";
+const LOCK_DIR: &str = ".locks";
+/// Longest encoded name; keeps temp names under the usual 255-byte file name limit.
+const MAX_ENCODED: usize = 200;
+
+/// Items stored as files in one private directory.
+#[derive(Debug)]
+pub struct FileBackend {
+    dir: PathBuf,
+    uid: u32,
+}
+
+impl FileBackend {
+    /// Opens the backend at `dir`, creating it (0700) when `create` is set. Refuses a directory
+    /// that another user could read or write, or a symlink in its place.
+    pub fn open(dir: impl Into<PathBuf>, create: bool) -> Result<Self, Error> {
+        let dir = dir.into();
+        let uid = rustix::process::geteuid().as_raw();
+        match fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == ErrorKind::NotFound && create => {
+                if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)
+                        .map_err(|e| Error::io("creating", parent, e))?;
+                }
+                DirBuilder::new()
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|e| Error::io("creating", &dir, e))?;
+            }
+            Err(e) => return Err(Error::io("opening", &dir, e)),
+            Ok(_) => {}
+        }
+        let backend = FileBackend { dir, uid };
+        backend.check_dir()?;
+        Ok(backend)
+    }
+
+    /// Whether a directory exists at `dir` (without checking it).
+    pub fn exists(dir: &Path) -> bool {
+        fs::symlink_metadata(dir).is_ok()
+    }
+
+    /// The directory this backend stores items in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check_dir(&self) -> Result<(), Error> {
+        let meta =
+            fs::symlink_metadata(&self.dir).map_err(|e| Error::io("opening", &self.dir, e))?;
+        let unsafe_dir = |problem: String, fix: String| Error::UnsafePermissions {
+            path: self.dir.clone(),
+            problem,
+            fix,
+        };
+        if meta.file_type().is_symlink() {
+            return Err(unsafe_dir(
+                "it is a symlink".into(),
+                "point --vault-dir (or VAULT_DIR) at the real directory, or replace the link with a directory".into(),
+            ));
+        }
+        if !meta.is_dir() {
+            return Err(unsafe_dir(
+                "it is not a directory".into(),
+                "choose another --vault-dir".into(),
+            ));
+        }
+        check_owner_mode(&self.dir, &meta, self.uid, 0o077, "chmod 700")
+    }
+
+    fn item_path(&self, name: &str) -> Result<PathBuf, Error> {
+        Ok(self.dir.join(encode_name(name)? + ITEM_SUFFIX))
+    }
+
+    /// Opens an item for reading without following symlinks, and checks it.
+    fn open_item(&self, path: &Path) -> Result<Option<File>, Error> {
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            // ELOOP: the final component is a symlink.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(Error::UnsafePermissions {
+                    path: path.into(),
+                    problem: "it is a symlink".into(),
+                    fix: "remove the link; vault items must be regular files".into(),
+                })
+            }
+            Err(e) => return Err(Error::io("opening", path, e)),
+        };
+        let meta = file.metadata().map_err(|e| Error::io("reading", path, e))?;
+        if !meta.is_file() {
+            return Err(Error::UnsafePermissions {
+                path: path.into(),
+                problem: "it is not a regular file".into(),
+                fix: "remove it; vault items must be regular files".into(),
+            });
+        }
+        check_owner_mode(path, &meta, self.uid, 0o077, "chmod 600")?;
+        Ok(Some(file))
+    }
+
+    /// Removes temp files left by writers that were killed (their pid is gone).
+    fn sweep_temps(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
+                continue;
+            };
+            let pid = rest.split('.').next().and_then(|p| p.parse::<i32>().ok());
+            let alive = pid
+                .and_then(rustix::process::Pid::from_raw)
+                .is_some_and(|pid| match rustix::process::test_kill_process(pid) {
+                    Ok(()) => true,
+                    Err(e) => e != rustix::io::Errno::SRCH,
+                });
+            if !alive {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+    }
+
+    fn sync_dir(&self) -> Result<(), Error> {
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("syncing", &self.dir, e))
+    }
+}
+
+fn check_owner_mode(
+    path: &Path,
+    meta: &fs::Metadata,
+    uid: u32,
+    forbidden: u32,
+    chmod: &str,
+) -> Result<(), Error> {
+    if meta.uid() != uid {
+        return Err(Error::UnsafePermissions {
+            path: path.into(),
+            problem: format!("it is owned by uid {}, not by you (uid {uid})", meta.uid()),
+            fix: format!(
+                "check who created it; if it is yours, `chown {uid} {}`",
+                path.display()
+            ),
+        });
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & forbidden != 0 {
+        return Err(Error::UnsafePermissions {
+            path: path.into(),
+            problem: format!("its mode {mode:04o} lets other users in"),
+            fix: format!("`{chmod} {}`", path.display()),
+        });
+    }
+    Ok(())
+}
+
+impl Backend for FileBackend {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        let path = self.item_path(name)?;
+        let Some(mut file) = self.open_item(&path)? else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        file.read_to_end(&mut buf)
+            .map_err(|e| Error::io("reading", &path, e))?;
+        Ok(Some(buf))
+    }
+
+    fn set(&self, name: &str, value: &[u8]) -> Result<(), Error> {
+        let path = self.item_path(name)?;
+        let mut rnd = [0u8; 8];
+        rand::rngs::OsRng.fill_bytes(&mut rnd);
+        let temp = self.dir.join(format!(
+            "{TEMP_PREFIX}{}.{}.{}",
+            std::process::id(),
+            hex(&rnd),
+            encode_name(name)?
+        ));
+        let write = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                .open(&temp)?;
+            f.write_all(value)?;
+            f.sync_all()?;
+            fs::rename(&temp, &path)
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&temp);
+            return Err(Error::io("writing", &path, e));
+        }
+        self.sync_dir()?;
+        self.sweep_temps();
+        Ok(())
+    }
+
+    fn remove(&self, name: &str) -> Result<bool, Error> {
+        let path = self.item_path(name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                self.sync_dir()?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("removing", &path, e)),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<String>, Error> {
+        self.check_dir()?;
+        let mut names = Vec::new();
+        let entries = fs::read_dir(&self.dir).map_err(|e| Error::io("listing", &self.dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("listing", &self.dir, e))?;
+            let file_name = entry.file_name();
+            let Some(stem) = file_name
+                .to_str()
+                .filter(|n| !n.starts_with('.'))
+                .and_then(|n| n.strip_suffix(ITEM_SUFFIX))
+            else {
+                continue;
+            };
+            let Some(name) = decode_name(stem) else {
+                continue;
+            };
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).map_err(|e| Error::io("reading", &path, e))?;
+            if meta.file_type().is_symlink() {
+                return Err(Error::UnsafePermissions {
+                    path,
+                    problem: "it is a symlink".into(),
+                    fix: "remove the link; vault items must be regular files".into(),
+                });
+            }
+            check_owner_mode(&path, &meta, self.uid, 0o077, "chmod 600")?;
+            names.push(name);
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn lock(&self, name: &str) -> Result<LockGuard, Error> {
+        let dir = self.dir.join(LOCK_DIR);
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("creating", &dir, e)),
+        }
+        let meta = fs::symlink_metadata(&dir).map_err(|e| Error::io("opening", &dir, e))?;
+        if !meta.is_dir() {
+            return Err(Error::UnsafePermissions {
+                path: dir,
+                problem: "it is not a directory".into(),
+                fix: "remove it; vault recreates it".into(),
+            });
+        }
+        check_owner_mode(&dir, &meta, self.uid, 0o077, "chmod 700")?;
+        let path = dir.join(encode_name(name)?);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .map_err(|e| Error::io("opening lock", &path, e))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("locking", &path, e.into()))?;
+        Ok(LockGuard(Some(file)))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Maps an item name to a file name: `[A-Za-z0-9_-]` and non-leading `.` stay, every other
+/// byte becomes `%XX`. Injective, so two names never share a file.
+pub fn encode_name(name: &str) -> Result<String, Error> {
+    if name.is_empty() {
+        return Err(Error::InvalidName(name.into(), "it is empty"));
+    }
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => out.push(b as char),
+            b'.' if i > 0 => out.push('.'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    if out.len() > MAX_ENCODED {
+        return Err(Error::InvalidName(name.into(), "it is too long"));
+    }
+    Ok(out)
+}
+
+/// The inverse of [`encode_name`]; `None` for a file name it could not have produced.
+pub fn decode_name(encoded: &str) -> Option<String> {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let name = String::from_utf8(out).ok()?;
+    (encode_name(&name).ok()? == encoded).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn backend() -> (tempfile::TempDir, FileBackend) {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = FileBackend::open(tmp.path().join("v"), true).unwrap();
+        (tmp, b)
+    }
+
+    #[test]
+    fn round_trip_and_list() {
+        let (_t, b) = backend();
+        assert_eq!(b.get("key.prod").unwrap(), None);
+        b.set("key.prod", b"one").unwrap();
+        b.set("key.prod", b"two").unwrap();
+        b.set("key/odd name", b"x").unwrap();
+        assert_eq!(b.get("key.prod").unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(b.list().unwrap(), vec!["key.prod", "key/odd name"]);
+        assert!(b.remove("key.prod").unwrap());
+        assert!(!b.remove("key.prod").unwrap());
+        assert_eq!(b.list().unwrap(), vec!["key/odd name"]);
+    }
+
+    #[test]
+    fn created_modes_are_private() {
+        let (_t, b) = backend();
+        b.set("a", b"x").unwrap();
+        let dmode = fs::metadata(b.dir()).unwrap().permissions().mode() & 0o777;
+        let fmode = fs::metadata(b.dir().join("a.age"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!((dmode, fmode), (0o700, 0o600));
+    }
+
+    #[test]
+    fn loose_dir_and_file_modes_are_refused() {
+        let (_t, b) = backend();
+        b.set("a", b"x").unwrap();
+        fs::set_permissions(b.dir().join("a.age"), fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(b.get("a"), Err(Error::UnsafePermissions { .. })));
+        assert!(matches!(b.list(), Err(Error::UnsafePermissions { .. })));
+        fs::set_permissions(b.dir(), fs::Permissions::from_mode(0o750)).unwrap();
+        let again = FileBackend::open(b.dir(), false);
+        assert!(matches!(again, Err(Error::UnsafePermissions { .. })));
+    }
+
+    #[test]
+    fn symlinks_are_refused() {
+        let (t, b) = backend();
+        let target = t.path().join("elsewhere");
+        fs::write(&target, b"x").unwrap();
+        std::os::unix::fs::symlink(&target, b.dir().join("a.age")).unwrap();
+        assert!(matches!(b.get("a"), Err(Error::UnsafePermissions { .. })));
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(b.dir(), &link).unwrap();
+        assert!(matches!(
+            FileBackend::open(&link, false),
+            Err(Error::UnsafePermissions { .. })
+        ));
+    }
+
+    #[test]
+    fn stale_temp_files_are_swept() {
+        let (_t, b) = backend();
+        // pid 0x7fff_fff0 does not exist
+        let stale = b.dir().join(format!("{TEMP_PREFIX}2147483632.00.a"));
+        fs::write(&stale, b"partial").unwrap();
+        b.set("a", b"x").unwrap();
+        assert!(!stale.exists());
+    }
+
+    #[test]
+    fn names_encode_injectively() {
+        for n in ["a", ".hidden", "a.b", "a%b", "x/y", "ü", "key.prod"] {
+            let e = encode_name(n).unwrap();
+            assert!(!e.starts_with('.'), "{e}");
+            assert_eq!(decode_name(&e).as_deref(), Some(n));
+        }
+        assert_eq!(decode_name("%2e"), None);
+        assert_eq!(decode_name("%zz"), None);
+        assert!(encode_name("").is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! Storage backends for `vault`.
+//!
+//! A backend stores opaque bytes under a name. The bytes are always age ciphertext made by the
+//! `vault` crate; a backend never sees a plaintext secret, so every backend inherits the same
+//! confidentiality guarantee and only differs in availability, locking and where the bytes live.
+//!
+//! Names are not secret (SECURITY.md says so): they are profile names and cache keys.
+
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub mod file;
+
+pub use file::FileBackend;
+
+/// One storage backend: `get`, `set`, `remove`, `list` over opaque bytes.
+pub trait Backend: Send + Sync + fmt::Debug {
+    /// A short name for messages and `vault status` (`file`, `pass`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// Where the data lives, for messages (a directory, a keyring collection, ...).
+    fn location(&self) -> String;
+
+    /// Reads an item. `Ok(None)` means "no such item"; every other failure is an error, so a
+    /// broken backend is never mistaken for an empty one.
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error>;
+
+    /// Writes an item, replacing any previous value atomically: a reader sees the old bytes or
+    /// the new bytes, never a mix, even if the writer is killed half way.
+    fn set(&self, name: &str, value: &[u8]) -> Result<(), Error>;
+
+    /// Removes an item; returns whether it existed.
+    fn remove(&self, name: &str) -> Result<bool, Error>;
+
+    /// Lists every item name, sorted.
+    fn list(&self) -> Result<Vec<String>, Error>;
+
+    /// Takes an exclusive advisory lock for a read-modify-write of `name`, held until the
+    /// guard is dropped. Backends without a notion of locking return a no-op guard.
+    fn lock(&self, name: &str) -> Result<LockGuard, Error> {
+        let _ = name;
+        Ok(LockGuard(None))
+    }
+}
+
+/// An advisory lock held until dropped.
+#[derive(Debug)]
+pub struct LockGuard(#[allow(dead_code)] Option<std::fs::File>);
+
+/// What went wrong in a backend. Every variant names what failed and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A path's ownership or mode would let another user read or replace the vault.
+    #[error("refusing to use {path}: {problem}\n  fix: {fix}")]
+    UnsafePermissions {
+        /// The offending path.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+        /// The command or step that fixes it.
+        fix: String,
+    },
+    /// An I/O operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done ("reading", "creating", ...).
+        op: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The item name cannot be stored by this backend.
+    #[error("invalid item name {0:?}: {1}")]
+    InvalidName(String, &'static str),
+    /// Any other backend failure (a helper program, a keyring daemon, ...).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}

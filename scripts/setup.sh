@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what vault's demo, tests and benchmarks need on a fresh Debian machine:
+# Debian's age, argon2 and hyperfine, and from PyPI moto's server mode, the AWS CLI and boto3.
+# Idempotent; skips what is already there. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+need_apt=()
+for pair in age:age argon2:argon2 hyperfine:hyperfine useradd:passwd runuser:util-linux; do
+  cmd=${pair%%:*} pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+py=${PYTHON:-python3}
+if ! "$py" -c 'import moto.server, flask, boto3, awscli' >/dev/null 2>&1 || ! command -v aws >/dev/null 2>&1; then
+  "$py" -m pip install -q --disable-pip-version-check 'moto[server]>=5' awscli boto3
+fi
+# pyenv installs console scripts behind shims that need a rehash.
+command -v pyenv >/dev/null 2>&1 && pyenv rehash 2>/dev/null || true
+command -v aws >/dev/null && command -v age >/dev/null && command -v argon2 >/dev/null

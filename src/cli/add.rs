@@ -1,0 +1,69 @@
+//! `vault add PROFILE [--env]`: store a long-term access key.
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::passphrase;
+use crate::vault::item::{Item, LongTermKey, Secret};
+use crate::vault::key_name;
+
+use super::{check_profile, Ctx};
+
+/// Arguments of `vault add`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profile whose key this is.
+    pub profile: String,
+    /// Take the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead of prompting.
+    #[arg(long)]
+    pub env: bool,
+    /// The MFA device (ARN or serial) to use with this key.
+    #[arg(long, value_name = "ARN")]
+    pub mfa_serial: Option<String>,
+}
+
+/// Runs `vault add`.
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    check_profile(&args.profile)?;
+    let vault = ctx.vault()?;
+    vault.slot()?;
+    let (id, secret) = if args.env {
+        let id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
+        let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
+        if id.is_empty() || secret.is_empty() {
+            return Err(Error::Usage(
+                "--env needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to be set".into(),
+            ));
+        }
+        (id, Secret::new(secret))
+    } else {
+        let id = passphrase::prompt_line("Access key ID: ")?;
+        let secret = Secret::from(passphrase::prompt_secret("Secret access key: ")?);
+        (id, secret)
+    };
+    let id = id.trim().to_owned();
+    if id.is_empty()
+        || !id.bytes().all(|b| b.is_ascii_alphanumeric())
+        || secret.expose().trim().is_empty()
+    {
+        return Err(Error::Usage(
+            "the access key id must be letters and digits, and the secret must not be empty".into(),
+        ));
+    }
+    let unlocked = ctx.unlock(&vault)?;
+    let name = key_name(&args.profile);
+    let _lock = vault.backend().lock(&name)?;
+    let previous = unlocked.get(&name).ok().flatten().and_then(|i| i.key);
+    let key = LongTermKey {
+        access_key_id: id,
+        secret_access_key: secret,
+        mfa_serial: args
+            .mfa_serial
+            .or_else(|| previous.as_ref().and_then(|p| p.mfa_serial.clone())),
+        added: OffsetDateTime::now_utc(),
+        rotated: None,
+    };
+    unlocked.put(&name, &Item::key(key))?;
+    eprintln!("vault: stored the key for {}", args.profile);
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! `vault export PROFILE --format env|json|credential-process|ini`.
+
+use std::io::Write;
+
+use time::format_description::well_known::Rfc3339;
+
+use crate::creds::Credentials;
+use crate::error::{Error, Result};
+
+use super::{check_profile, Ctx};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// `export AWS_...=...` lines for a POSIX shell.
+    Env,
+    /// A JSON object with AWS_* names.
+    Json,
+    /// The `credential_process` JSON (`Version: 1`), for `~/.aws/config`.
+    CredentialProcess,
+    /// A `~/.aws/credentials` section.
+    Ini,
+}
+
+/// Arguments of `vault export`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profile.
+    pub profile: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "env")]
+    pub format: Format,
+}
+
+/// Runs `vault export`.
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    check_profile(&args.profile)?;
+    let vault = ctx.vault()?;
+    let unlocked = ctx.unlock(&vault)?;
+    let creds = crate::creds::stored_key(&unlocked, &args.profile)?;
+    let text = render(&creds, args.format, &args.profile);
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::Other(format!("writing to stdout: {e}")))
+}
+
+/// Renders credentials in `format`. The result holds secrets: write it and drop it.
+pub fn render(c: &Credentials, format: Format, profile: &str) -> zeroize::Zeroizing<String> {
+    let exp = c.expiration.and_then(|e| e.format(&Rfc3339).ok());
+    let s = match format {
+        Format::Env => {
+            let mut s = format!(
+                "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
+                c.access_key_id,
+                c.secret_access_key.expose()
+            );
+            if let Some(t) = &c.session_token {
+                s += &format!("export AWS_SESSION_TOKEN={}\n", t.expose());
+            }
+            if let Some(e) = &exp {
+                s += &format!("export AWS_CREDENTIAL_EXPIRATION={e}\n");
+            }
+            s
+        }
+        Format::Json => {
+            let mut m = serde_json::Map::new();
+            m.insert("AWS_ACCESS_KEY_ID".into(), c.access_key_id.clone().into());
+            m.insert(
+                "AWS_SECRET_ACCESS_KEY".into(),
+                c.secret_access_key.expose().into(),
+            );
+            if let Some(t) = &c.session_token {
+                m.insert("AWS_SESSION_TOKEN".into(), t.expose().into());
+            }
+            if let Some(e) = &exp {
+                m.insert("AWS_CREDENTIAL_EXPIRATION".into(), e.clone().into());
+            }
+            format!("{}\n", serde_json::Value::Object(m))
+        }
+        Format::CredentialProcess => {
+            let mut m = serde_json::Map::new();
+            m.insert("Version".into(), 1.into());
+            m.insert("AccessKeyId".into(), c.access_key_id.clone().into());
+            m.insert(
+                "SecretAccessKey".into(),
+                c.secret_access_key.expose().into(),
+            );
+            if let Some(t) = &c.session_token {
+                m.insert("SessionToken".into(), t.expose().into());
+            }
+            if let Some(e) = &exp {
+                m.insert("Expiration".into(), e.clone().into());
+            }
+            format!("{}\n", serde_json::Value::Object(m))
+        }
+        Format::Ini => {
+            let mut s = format!(
+                "[{profile}]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                c.access_key_id,
+                c.secret_access_key.expose()
+            );
+            if let Some(t) = &c.session_token {
+                s += &format!("aws_session_token = {}\n", t.expose());
+            }
+            s
+        }
+    };
+    zeroize::Zeroizing::new(s)
+}

@@ -1,0 +1,184 @@
+//! Command-line definitions (clap derive), one file per subcommand, and the context they share.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use vault_backends::{Backend, FileBackend};
+
+use crate::error::{Error, Result};
+use crate::passphrase::Sources;
+use crate::vault::{Unlocked, Vault};
+
+mod add;
+mod completions;
+mod export;
+mod init;
+mod list;
+mod passwd;
+mod recover;
+mod remove;
+
+/// An encrypted credential vault for AWS.
+///
+/// Long-term access keys and STS sessions are sealed with age under a master key that an
+/// Argon2id passphrase unlocks. Exit codes: 0 ok, 1 failure, 2 usage, 65 tampered vault,
+/// 66 not found, 69 backend failure, 75 STS unreachable, 76 STS refused, 77 wrong passphrase,
+/// 78 configuration error, 79 locked (no passphrase source), 80 unsafe permissions.
+#[derive(Debug, Parser)]
+#[command(name = "vault", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// Vault directory [default: $XDG_DATA_HOME/vault, i.e. ~/.local/share/vault].
+    #[arg(long, global = true, env = "VAULT_DIR", value_name = "DIR")]
+    pub vault_dir: Option<PathBuf>,
+
+    /// Read the passphrase from this open file descriptor (first line).
+    #[arg(long, global = true, value_name = "N")]
+    pub passphrase_fd: Option<i32>,
+
+    /// More logging on stderr (-v decisions, -vv details). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a vault: a random master key sealed under your passphrase.
+    Init(init::Args),
+    /// Store a profile's long-term access key (prompted, or from AWS_* variables with --env).
+    Add(add::Args),
+    /// List stored keys and cached sessions (needs no passphrase).
+    List(list::Args),
+    /// Remove a profile's stored key.
+    Remove(remove::Args),
+    /// Print a profile's credentials as env, json, credential-process or ini.
+    Export(export::Args),
+    /// Change the passphrase (rewrites only the passphrase slot).
+    Passwd(passwd::Args),
+    /// Print the master identity (AGE-SECRET-KEY-1...) for recovery with the `age` CLI.
+    Recover(recover::Args),
+    /// Print shell completions.
+    Completions(completions::Args),
+}
+
+/// What every command needs, read once from flags and the environment.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Where the file backend lives.
+    pub vault_dir: PathBuf,
+    /// Passphrase sources.
+    pub pass: Sources,
+    /// New-passphrase sources (`passwd`): `--new-passphrase-fd`, `VAULT_NEW_PASSPHRASE_FILE`.
+    pub new_pass: Sources,
+    /// Verbosity.
+    pub verbose: u8,
+}
+
+impl Ctx {
+    /// Builds the context from the parsed flags and the process environment.
+    pub fn from_env(global: &Global) -> Result<Ctx> {
+        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        let vault_dir = match &global.vault_dir {
+            Some(d) => d.clone(),
+            None => {
+                let data = env("XDG_DATA_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local").join("share")));
+                data.ok_or_else(|| {
+                    Error::Config(
+                        "neither XDG_DATA_HOME nor HOME is set\n  hint: pass --vault-dir".into(),
+                    )
+                })?
+                .join("vault")
+            }
+        };
+        let env_secret = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(SecretString::from)
+        };
+        Ok(Ctx {
+            vault_dir,
+            pass: Sources {
+                fd: global.passphrase_fd,
+                file: env("VAULT_PASSPHRASE_FILE").map(PathBuf::from),
+                askpass: env("VAULT_ASKPASS"),
+                env: env_secret("VAULT_PASSPHRASE"),
+            },
+            new_pass: Sources {
+                fd: None,
+                file: env("VAULT_NEW_PASSPHRASE_FILE").map(PathBuf::from),
+                askpass: None::<OsString>,
+                env: env_secret("VAULT_NEW_PASSPHRASE"),
+            },
+            verbose: global.verbose,
+        })
+    }
+
+    /// The backend, optionally creating its storage.
+    pub fn backend(&self, create: bool) -> Result<Box<dyn Backend>> {
+        if !create && !FileBackend::exists(&self.vault_dir) {
+            return Err(Error::NotInitialized(self.vault_dir.display().to_string()));
+        }
+        Ok(Box::new(FileBackend::open(&self.vault_dir, create)?))
+    }
+
+    /// The existing vault.
+    pub fn vault(&self) -> Result<Vault> {
+        Ok(Vault::new(self.backend(false)?))
+    }
+
+    /// Unlocks `vault` with the passphrase from the configured sources.
+    pub fn unlock<'v>(&self, vault: &'v Vault) -> Result<Unlocked<'v>> {
+        // Fail before prompting when there is no vault.
+        vault.slot()?;
+        let pass = self.pass.read("Vault passphrase: ")?;
+        let (master, _) = vault.unlock_master(&pass)?;
+        Ok(vault.with_sealer(Box::new(master)))
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx::from_env(&cli.global)?;
+    match cli.command {
+        Command::Init(a) => init::run(&ctx, a),
+        Command::Add(a) => add::run(&ctx, a),
+        Command::List(a) => list::run(&ctx, a),
+        Command::Remove(a) => remove::run(&ctx, a),
+        Command::Export(a) => export::run(&ctx, a),
+        Command::Passwd(a) => passwd::run(&ctx, a),
+        Command::Recover(a) => recover::run(&ctx, a),
+        Command::Completions(a) => completions::run(a),
+    }
+}
+
+/// Profile names end up in item names and on terminals: keep them to a safe alphabet.
+pub fn check_profile(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@+=,:".contains(&b))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid profile name {:?}: use letters, digits and -_.@+=,: not starting with a dot (at most 128)",
+            name.escape_debug().to_string()
+        )))
+    }
+}

@@ -1,0 +1,33 @@
+//! `vault recover`: print the master identity after asking for the passphrase.
+//!
+//! With it, any item decrypts with the stock age CLI: `age -d -i identity.txt item.age`.
+//! Anyone holding it can read and forge every item, so it goes to stdout only, never a file.
+
+use std::io::Write;
+
+use secrecy::ExposeSecret;
+
+use crate::error::{Error, Result};
+
+use super::Ctx;
+
+/// Arguments of `vault recover`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Runs `vault recover`.
+pub fn run(ctx: &Ctx, _args: Args) -> Result<()> {
+    let vault = ctx.vault()?;
+    vault.slot()?;
+    let pass = ctx.pass.read("Vault passphrase: ")?;
+    let (master, _) = vault.unlock_master(&pass)?;
+    let secret = master.to_secret_string();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "# vault master identity: decrypts every item with `age -d -i FILE`"
+    )
+    .and_then(|_| writeln!(out, "{}", secret.expose_secret()))
+    .map_err(|e| Error::Other(format!("writing to stdout: {e}")))?;
+    Ok(())
+}

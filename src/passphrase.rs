@@ -1,0 +1,226 @@
+//! Where the passphrase comes from, in order: `--passphrase-fd N`, `VAULT_PASSPHRASE_FILE`,
+//! `VAULT_ASKPASS` (a program that prints it), `VAULT_PASSPHRASE`, then a prompt on
+//! `/dev/tty` with echo off. Never from argv. Only the first line is used.
+
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// Limit on a passphrase source's output, so a wrong file cannot eat memory.
+const MAX_LEN: u64 = 64 * 1024;
+
+/// The configured passphrase sources, read once from flags and the environment.
+#[derive(Debug, Default)]
+pub struct Sources {
+    /// `--passphrase-fd`.
+    pub fd: Option<i32>,
+    /// `VAULT_PASSPHRASE_FILE`.
+    pub file: Option<PathBuf>,
+    /// `VAULT_ASKPASS`.
+    pub askpass: Option<OsString>,
+    /// `VAULT_PASSPHRASE`.
+    pub env: Option<SecretString>,
+}
+
+impl Sources {
+    /// Whether any non-interactive source is configured.
+    pub fn any(&self) -> bool {
+        self.fd.is_some() || self.file.is_some() || self.askpass.is_some() || self.env.is_some()
+    }
+
+    /// Gets the passphrase from the first configured source, else prompts on the terminal.
+    pub fn read(&self, prompt: &str) -> Result<SecretString> {
+        if let Some(fd) = self.fd {
+            let path = PathBuf::from(format!("/dev/fd/{fd}"));
+            let f = File::open(&path).map_err(|e| Error::Passphrase {
+                source_name: format!("--passphrase-fd {fd}"),
+                detail: e.to_string(),
+                hint: "pass a file descriptor that is open for reading".into(),
+            })?;
+            return first_line(f, &format!("--passphrase-fd {fd}"));
+        }
+        if let Some(path) = &self.file {
+            let f = File::open(path).map_err(|e| Error::Passphrase {
+                source_name: format!("VAULT_PASSPHRASE_FILE ({})", path.display()),
+                detail: e.to_string(),
+                hint: "point VAULT_PASSPHRASE_FILE at a readable file".into(),
+            })?;
+            return first_line(f, "VAULT_PASSPHRASE_FILE");
+        }
+        if let Some(program) = &self.askpass {
+            return askpass(program, prompt);
+        }
+        if let Some(p) = &self.env {
+            return Ok(p.clone());
+        }
+        prompt_tty(prompt)
+    }
+
+    /// Gets a new passphrase: from the configured source, or typed twice on the terminal.
+    pub fn read_new(&self, what: &str) -> Result<SecretString> {
+        let pass = if self.any() {
+            self.read(what)?
+        } else {
+            let first = prompt_tty(&format!("{what}: "))?;
+            let second = prompt_tty("Repeat it: ")?;
+            if first.expose_secret() != second.expose_secret() {
+                return Err(Error::Usage(
+                    "the two passphrases differ; nothing changed".into(),
+                ));
+            }
+            first
+        };
+        if pass.expose_secret().is_empty() {
+            return Err(Error::Usage(
+                "the passphrase is empty; nothing changed".into(),
+            ));
+        }
+        Ok(pass)
+    }
+}
+
+fn first_line(mut r: impl Read, name: &str) -> Result<SecretString> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(256));
+    (&mut r)
+        .take(MAX_LEN)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::Passphrase {
+            source_name: name.into(),
+            detail: e.to_string(),
+            hint: "check the source".into(),
+        })?;
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = std::str::from_utf8(line).map_err(|_| Error::Passphrase {
+        source_name: name.into(),
+        detail: "it is not UTF-8".into(),
+        hint: "store the passphrase as UTF-8 text".into(),
+    })?;
+    Ok(SecretString::from(text.to_owned()))
+}
+
+fn askpass(program: &OsString, prompt: &str) -> Result<SecretString> {
+    let name = format!("VAULT_ASKPASS ({})", program.to_string_lossy());
+    let fail = |detail: String| Error::Passphrase {
+        source_name: name.clone(),
+        detail,
+        hint: "VAULT_ASKPASS must name a program that prints the passphrase and exits 0".into(),
+    };
+    let mut child = Command::new(program)
+        .arg(prompt)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .env_remove("VAULT_PASSPHRASE")
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    let stdout = child.stdout.take().expect("piped");
+    let pass = first_line(stdout, &name);
+    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    if !status.success() {
+        return Err(fail(format!("it exited with {status}")));
+    }
+    pass
+}
+
+/// Prompts on `/dev/tty` with echo off; never touches stdout.
+fn prompt_tty(prompt: &str) -> Result<SecretString> {
+    let mut tty = match OpenOptions::new().read(true).write(true).open("/dev/tty") {
+        Ok(t) => t,
+        Err(_) => return Err(Error::Locked),
+    };
+    let _ = tty.write_all(prompt.as_bytes());
+    let _ = tty.flush();
+    let saved = rustix::termios::tcgetattr(&tty).ok();
+    if let Some(saved) = &saved {
+        let mut quiet = saved.clone();
+        quiet.local_modes &= !rustix::termios::LocalModes::ECHO;
+        let _ = rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Flush, &quiet);
+    }
+    let mut line = Zeroizing::new(Vec::with_capacity(256));
+    let mut byte = [0u8; 1];
+    let result = loop {
+        match tty.read(&mut byte) {
+            Ok(0) => break Ok(()),
+            Ok(_) if byte[0] == b'\n' => break Ok(()),
+            Ok(_) if line.len() as u64 >= MAX_LEN => break Ok(()),
+            Ok(_) => line.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(saved) = &saved {
+        let _ = rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Flush, saved);
+    }
+    let _ = tty.write_all(b"\n");
+    result.map_err(|e| Error::Passphrase {
+        source_name: "/dev/tty".into(),
+        detail: e.to_string(),
+        hint: "run in a terminal or set VAULT_PASSPHRASE_FILE".into(),
+    })?;
+    first_line(&line[..], "/dev/tty")
+}
+
+/// Reads one line of a non-passphrase secret (an access key) from the terminal, echo off.
+pub fn prompt_secret(prompt: &str) -> Result<SecretString> {
+    prompt_tty(prompt)
+}
+
+/// Reads one visible line from the terminal (an access key id).
+pub fn prompt_line(prompt: &str) -> Result<String> {
+    let mut tty = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| Error::Usage("no terminal to prompt on; use `vault add --env`".into()))?;
+    let _ = tty.write_all(prompt.as_bytes());
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while let Ok(1) = tty.read(&mut byte) {
+        if byte[0] == b'\n' {
+            break;
+        }
+        line.push(byte[0]);
+    }
+    Ok(String::from_utf8_lossy(&line).trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_line_strips_newline_and_rest() {
+        let p = first_line(&b"pw one\r\nsecond"[..], "t").unwrap();
+        assert_eq!(p.expose_secret(), "pw one");
+    }
+
+    #[test]
+    fn file_source_wins_over_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p");
+        std::fs::write(&f, "from-file\n").unwrap();
+        let s = Sources {
+            file: Some(f),
+            env: Some(SecretString::from("from-env".to_owned())),
+            ..Default::default()
+        };
+        assert_eq!(s.read("x").unwrap().expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn failing_askpass_is_an_error() {
+        let s = Sources {
+            askpass: Some("false".into()),
+            ..Default::default()
+        };
+        assert!(matches!(s.read("x"), Err(Error::Passphrase { .. })));
+    }
+}

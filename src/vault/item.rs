@@ -1,0 +1,242 @@
+//! Item types: the versioned plaintext sealed inside each age file.
+//!
+//! `{"v":1,"kind":"long-term-key","key":{...}}` or `{"v":1,"kind":"session","session":{...}}`.
+//! The shape is a plain struct (not a serde-tagged enum) so that deserialising never buffers
+//! secret strings into intermediate copies, and unknown fields are refused.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+/// The plaintext format version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// A secret string: `Debug` prints `[REDACTED]`, memory is zeroed on drop.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(SecretString::from(s.into()))
+    }
+    /// The secret itself, at the boundary only.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<SecretString> for Secret {
+    fn from(s: SecretString) -> Self {
+        Secret(s)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.expose())
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+/// What an item holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// An IAM user's access key.
+    LongTermKey,
+    /// Temporary STS credentials.
+    Session,
+}
+
+/// A stored long-term IAM access key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LongTermKey {
+    /// `AKIA...`
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret,
+    /// MFA device for GetSessionToken, when the key's owner must use one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_serial: Option<String>,
+    /// When the key was added to the vault.
+    #[serde(with = "time::serde::rfc3339")]
+    pub added: OffsetDateTime,
+    /// When the key was last rotated by `vault rotate`.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rotated: Option<OffsetDateTime>,
+}
+
+/// Cached temporary credentials from STS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    /// `ASIA...`
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret,
+    /// The session token.
+    pub session_token: Secret,
+    /// When the credentials expire.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expiration: OffsetDateTime,
+    /// When STS issued them (for the early-refresh rule).
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued: OffsetDateTime,
+    /// The cache key this session serves, as text (not secret).
+    pub serves: String,
+    /// The STS call that made it: `GetSessionToken` or `AssumeRole`.
+    pub made_by: String,
+}
+
+/// One vault item: a version, a kind, and the matching body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    /// Plaintext format version.
+    pub v: u32,
+    /// Which body is present.
+    pub kind: Kind,
+    /// For `long-term-key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<LongTermKey>,
+    /// For `session`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+}
+
+/// Why a plaintext is not a valid item.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ItemError(String);
+
+impl Item {
+    /// A long-term key item.
+    pub fn key(key: LongTermKey) -> Self {
+        Item {
+            v: VERSION,
+            kind: Kind::LongTermKey,
+            key: Some(key),
+            session: None,
+        }
+    }
+
+    /// A session item.
+    pub fn session(session: Session) -> Self {
+        Item {
+            v: VERSION,
+            kind: Kind::Session,
+            key: None,
+            session: Some(session),
+        }
+    }
+
+    /// Serialises into a buffer that is zeroed on drop.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(4096));
+        serde_json::to_writer(&mut *out, self).expect("items always serialise");
+        out
+    }
+
+    /// Parses and checks a plaintext: known version, body matching the kind.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ItemError> {
+        let item: Item =
+            serde_json::from_slice(bytes).map_err(|e| ItemError(format!("bad item: {e}")))?;
+        if item.v != VERSION {
+            return Err(ItemError(format!(
+                "item format v{} is not supported by this vault (v{VERSION}); upgrade vault",
+                item.v
+            )));
+        }
+        let ok = match item.kind {
+            Kind::LongTermKey => item.key.is_some() && item.session.is_none(),
+            Kind::Session => item.session.is_some() && item.key.is_none(),
+        };
+        if !ok {
+            return Err(ItemError("bad item: body does not match its kind".into()));
+        }
+        Ok(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Item {
+        Item::key(LongTermKey {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: Secret::new("s3cr3t-canary"),
+            mfa_serial: Some("arn:aws:iam::123456789012:mfa/me".into()),
+            added: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            rotated: None,
+        })
+    }
+
+    #[test]
+    fn round_trip() {
+        let item = sample();
+        let bytes = item.to_bytes();
+        assert!(bytes.starts_with(br#"{"v":1,"kind":"long-term-key","key":{"#));
+        assert_eq!(Item::from_bytes(&bytes).unwrap(), item);
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let dbg = format!("{:?}", sample());
+        assert!(!dbg.contains("s3cr3t-canary"), "{dbg}");
+        assert!(dbg.contains("[REDACTED]"));
+    }
+
+    #[test]
+    fn refuses_wrong_version_kind_mismatch_and_unknown_fields() {
+        let good = String::from_utf8(sample().to_bytes().to_vec()).unwrap();
+        for bad in [
+            good.replace(r#""v":1"#, r#""v":2"#),
+            good.replace("long-term-key", "session"),
+            good.replace(r#""added""#, r#""extra":1,"added""#),
+            good.replace(r#""v":1,"#, ""),
+        ] {
+            assert!(Item::from_bytes(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = Item::from_bytes(&bytes);
+        }
+
+        #[test]
+        fn keys_round_trip(id in "[A-Z0-9]{16,20}", secret in "\\PC{1,60}", mfa in proptest::option::of("[ -~]{1,40}"), ts in 0i64..4_000_000_000) {
+            let item = Item::key(LongTermKey {
+                access_key_id: id, secret_access_key: Secret::new(secret), mfa_serial: mfa,
+                added: OffsetDateTime::from_unix_timestamp(ts).unwrap(), rotated: None });
+            prop_assert_eq!(Item::from_bytes(&item.to_bytes()).unwrap(), item);
+        }
+    }
+}

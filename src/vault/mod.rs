@@ -1,0 +1,185 @@
+//! The vault: a backend of sealed items plus the passphrase slot that unlocks them.
+//!
+//! Item names (not secret): `slot.passphrase` for the slot, `key.<profile>` for long-term keys,
+//! `session.<cache key>` for cached STS sessions.
+
+pub mod crypto;
+pub mod item;
+
+use secrecy::SecretString;
+use vault_backends::Backend;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crypto::{KdfParams, MasterIdentity};
+use item::Item;
+
+/// The passphrase slot's item name.
+pub const SLOT: &str = "slot.passphrase";
+const KEY_PREFIX: &str = "key.";
+const SESSION_PREFIX: &str = "session.";
+
+/// The item name of a profile's long-term key.
+pub fn key_name(profile: &str) -> String {
+    format!("{KEY_PREFIX}{profile}")
+}
+
+/// The item name of a cached session.
+pub fn session_name(cache_key: &str) -> String {
+    format!("{SESSION_PREFIX}{cache_key}")
+}
+
+/// Whatever can seal and open items: the master identity in this process, or (later) the
+/// agent holding it.
+pub trait Sealer {
+    /// Encrypts an item plaintext.
+    fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>>;
+    /// Decrypts an item; `name` is for messages.
+    fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+}
+
+impl Sealer for MasterIdentity {
+    fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
+        Ok(MasterIdentity::seal(self, plaintext))
+    }
+    fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        MasterIdentity::open(self, ciphertext).map_err(|e| Error::crypto(name, e))
+    }
+}
+
+/// A vault in a backend, locked.
+#[derive(Debug)]
+pub struct Vault {
+    backend: Box<dyn Backend>,
+}
+
+/// Names in the vault, by kind.
+#[derive(Debug, Default)]
+pub struct Names {
+    /// Profiles with a stored long-term key.
+    pub keys: Vec<String>,
+    /// Cache keys of stored sessions.
+    pub sessions: Vec<String>,
+}
+
+impl Vault {
+    /// Wraps a backend.
+    pub fn new(backend: Box<dyn Backend>) -> Self {
+        Vault { backend }
+    }
+
+    /// The backend, for status messages.
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// The slot bytes, or "not initialised".
+    pub fn slot(&self) -> Result<Vec<u8>> {
+        self.backend
+            .get(SLOT)?
+            .ok_or_else(|| Error::NotInitialized(self.backend.location()))
+    }
+
+    /// Creates the master identity and the passphrase slot; refuses an existing vault.
+    pub fn init(&self, passphrase: &SecretString, params: KdfParams) -> Result<Unlocked<'_>> {
+        let _lock = self.backend.lock(SLOT)?;
+        if self.backend.get(SLOT)?.is_some() {
+            return Err(Error::AlreadyInitialized(self.backend.location()));
+        }
+        let master = MasterIdentity::generate();
+        let slot = master
+            .seal_slot(passphrase, params)
+            .map_err(|e| Error::crypto(SLOT, e))?;
+        self.backend.set(SLOT, &slot)?;
+        Ok(self.with_sealer(Box::new(master)))
+    }
+
+    /// Opens the passphrase slot.
+    pub fn unlock_master(&self, passphrase: &SecretString) -> Result<(MasterIdentity, KdfParams)> {
+        let slot = self.slot()?;
+        MasterIdentity::open_slot(&slot, passphrase).map_err(|e| Error::crypto(SLOT, e))
+    }
+
+    /// An unlocked view using `sealer`.
+    pub fn with_sealer<'v>(&'v self, sealer: Box<dyn Sealer + 'v>) -> Unlocked<'v> {
+        Unlocked {
+            vault: self,
+            sealer,
+        }
+    }
+
+    /// Item names by kind; needs no passphrase (names are not secret).
+    pub fn names(&self) -> Result<Names> {
+        let mut names = Names::default();
+        for name in self.backend.list()? {
+            if let Some(p) = name.strip_prefix(KEY_PREFIX) {
+                names.keys.push(p.to_owned());
+            } else if let Some(s) = name.strip_prefix(SESSION_PREFIX) {
+                names.sessions.push(s.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Removes an item; whether it existed.
+    pub fn remove(&self, name: &str) -> Result<bool> {
+        Ok(self.backend.remove(name)?)
+    }
+
+    /// Rewrites the slot under a new passphrase; items are untouched.
+    pub fn rewrap(
+        &self,
+        master: &MasterIdentity,
+        passphrase: &SecretString,
+        params: KdfParams,
+    ) -> Result<()> {
+        let _lock = self.backend.lock(SLOT)?;
+        let slot = master
+            .seal_slot(passphrase, params)
+            .map_err(|e| Error::crypto(SLOT, e))?;
+        self.backend.set(SLOT, &slot)?;
+        Ok(())
+    }
+}
+
+/// A vault with a way to seal and open items.
+pub struct Unlocked<'a> {
+    vault: &'a Vault,
+    sealer: Box<dyn Sealer + 'a>,
+}
+
+impl std::fmt::Debug for Unlocked<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unlocked")
+            .field("vault", &self.vault)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Unlocked<'_> {
+    /// Reads and decrypts an item; `Ok(None)` when absent.
+    pub fn get(&self, name: &str) -> Result<Option<Item>> {
+        let Some(ct) = self.vault.backend.get(name)? else {
+            return Ok(None);
+        };
+        let pt = self.sealer.open(name, &ct)?;
+        Item::from_bytes(&pt)
+            .map(Some)
+            .map_err(|e| Error::Tampered {
+                item: name.into(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Encrypts and writes an item.
+    pub fn put(&self, name: &str, item: &Item) -> Result<()> {
+        let ct = self.sealer.seal(&item.to_bytes())?;
+        self.vault.backend.set(name, &ct)?;
+        Ok(())
+    }
+
+    /// The locked vault underneath.
+    pub fn vault(&self) -> &Vault {
+        self.vault
+    }
+}

@@ -1,0 +1,161 @@
+//! Shared helpers for the black-box tests: a private vault in a temp dir, run the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_vault");
+pub const PASS: &str = "correct horse battery staple";
+
+/// Whether a missing real part must fail the test (CI) rather than skip it.
+pub fn require(part: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{part} is required in CI (CI=true) but is not available");
+    }
+    eprintln!("SKIP: {part} is not available (it is required when CI=true)");
+    false
+}
+
+pub fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A vault in its own temp dir, with its own TMPDIR and HOME so leaks are findable.
+pub struct Env {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub passfile: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("vault");
+        let passfile = tmp.path().join("pass");
+        std::fs::write(&passfile, format!("{PASS}\n")).unwrap();
+        std::fs::create_dir(tmp.path().join("tmp")).unwrap();
+        std::fs::create_dir(tmp.path().join("home")).unwrap();
+        Env { tmp, dir, passfile }
+    }
+
+    /// A fresh, initialised vault at the lowest allowed KDF cost (tests run many unlocks).
+    pub fn init() -> Env {
+        let env = Env::new();
+        env.ok(&["init", "--kdf-memory", "64", "--kdf-time", "3"]);
+        env
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// A command for the binary with a clean, private environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("TMPDIR", self.path("tmp"))
+            .env("VAULT_DIR", &self.dir)
+            .env("VAULT_PASSPHRASE_FILE", &self.passfile)
+            .env("AWS_CONFIG_FILE", self.path("home/aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.path("home/aws-credentials"),
+            )
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    pub fn run_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut c = self.cmd(args);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    /// Runs and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_success(&out, args);
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn add_key(&self, profile: &str, id: &str, secret: &str) {
+        let out = self.run_env(
+            &["add", profile, "--env"],
+            &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
+        );
+        assert_success(&out, &["add", profile]);
+    }
+
+    pub fn item(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.age"))
+    }
+}
+
+pub fn assert_success(out: &Output, args: &[&str]) {
+    assert!(
+        out.status.success(),
+        "vault {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Asserts a failure with exactly `code`, a `vault:` message, and no panic.
+pub fn assert_code(out: &Output, code: i32, what: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: expected exit {code}, got {} ({stderr})",
+        out.status
+    );
+    assert!(
+        stderr.starts_with("vault: "),
+        "{what}: unclear error: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{what}: panic: {stderr}");
+}
+
+/// Every file under `root`, recursively.
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
