@@ -4,10 +4,13 @@
 //! store), `cli` (one file per subcommand), `passphrase` (where passphrases come from),
 //! `creds` (credentials for children), `error` (errors and exit codes).
 
+pub mod aws;
 pub mod cli;
 pub mod creds;
 pub mod error;
+pub mod exec;
 pub mod passphrase;
+pub mod plaintext;
 pub mod vault;
 
 /// Escapes control characters in untrusted text (profile names, ARNs) before it reaches a

@@ -6,8 +6,27 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = vault::cli::Cli::parse();
+    // vault's own decisions at -v; the SDK's chatter only at -vv.
+    use tracing_subscriber::prelude::*;
+    let (ours, sdk) = match cli.global.verbose {
+        0 => (tracing::Level::WARN, tracing::Level::ERROR),
+        1 => (tracing::Level::INFO, tracing::Level::ERROR),
+        _ => (tracing::Level::DEBUG, tracing::Level::DEBUG),
+    };
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_target("vault", ours)
+        .with_default(sdk);
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false)
+                .without_time(),
+        )
+        .with(filter)
+        .init();
     match vault::cli::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("vault: {}", vault::sanitize_message(&e.to_string()));
             ExitCode::from(e.exit_code() as u8)

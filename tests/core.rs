@@ -24,13 +24,18 @@ fn round_trip_in_separate_processes() {
     env.add_key("prod", KEY_ID, CANARY);
     let list = env.ok(&["list"]);
     assert!(list.contains("prod"), "{list}");
-    let json: serde_json::Value =
-        serde_json::from_str(&env.ok(&["export", "prod", "--format", "credential-process"]))
-            .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "export",
+        "prod",
+        "--no-session",
+        "--format",
+        "credential-process",
+    ]))
+    .unwrap();
     assert_eq!(json["Version"], 1);
     assert_eq!(json["AccessKeyId"], KEY_ID);
     assert_eq!(json["SecretAccessKey"], CANARY);
-    let envfmt = env.ok(&["export", "prod", "--format", "env"]);
+    let envfmt = env.ok(&["export", "prod", "--no-session", "--format", "env"]);
     assert!(envfmt.contains(&format!("export AWS_SECRET_ACCESS_KEY={CANARY}\n")));
     let listed: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--json"])).unwrap();
     assert_eq!(listed["keys"], serde_json::json!(["prod"]));
@@ -38,7 +43,7 @@ fn round_trip_in_separate_processes() {
     // remove, then it is gone with the documented code
     env.ok(&["remove", "prod"]);
     assert_code(
-        &env.run(&["export", "prod"]),
+        &env.run(&["export", "prod", "--no-session"]),
         NOT_FOUND,
         "export after remove",
     );
@@ -82,7 +87,7 @@ fn wrong_passphrase_changes_nothing() {
     let wrong = env.path("wrong");
     std::fs::write(&wrong, "not the passphrase\n").unwrap();
     for args in [
-        &["export", "prod"][..],
+        &["export", "prod", "--no-session"][..],
         &["add", "prod", "--env"],
         &["recover"],
     ] {
@@ -107,12 +112,12 @@ fn no_passphrase_source_is_locked_not_hung() {
     let env = Env::init();
     env.add_key("prod", KEY_ID, CANARY);
     // No VAULT_PASSPHRASE_FILE and no terminal (setsid detaches the controlling tty).
-    let mut c = env.cmd(&["export", "prod"]);
+    let mut c = env.cmd(&["export", "prod", "--no-session"]);
     c.env_remove("VAULT_PASSPHRASE_FILE");
     let out = Command::new("setsid")
         .arg("-w")
         .arg(common::BIN)
-        .args(["export", "prod"])
+        .args(["export", "prod", "--no-session"])
         .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
         .env_clear()
         .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
@@ -129,7 +134,7 @@ fn passphrase_sources_fd_askpass_env() {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "exec {} --passphrase-fd 5 export prod 5<'{}'",
+            "exec {} --passphrase-fd 5 export --no-session prod 5<'{}'",
             BIN,
             env.passfile.display()
         ))
@@ -142,12 +147,12 @@ fn passphrase_sources_fd_askpass_env() {
     let askpass = env.path("askpass.sh");
     std::fs::write(&askpass, format!("#!/bin/sh\necho '{PASS}'\n")).unwrap();
     std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let mut c = env.cmd(&["export", "prod"]);
+    let mut c = env.cmd(&["export", "prod", "--no-session"]);
     c.env_remove("VAULT_PASSPHRASE_FILE")
         .env("VAULT_ASKPASS", &askpass);
     assert_success(&c.output().unwrap(), &["VAULT_ASKPASS"]);
     // VAULT_PASSPHRASE
-    let mut c = env.cmd(&["export", "prod"]);
+    let mut c = env.cmd(&["export", "prod", "--no-session"]);
     c.env_remove("VAULT_PASSPHRASE_FILE")
         .env("VAULT_PASSPHRASE", PASS);
     assert_success(&c.output().unwrap(), &["VAULT_PASSPHRASE"]);
@@ -167,12 +172,12 @@ fn passwd_rewraps_only_the_slot() {
     assert_success(&out, &["passwd"]);
     assert_eq!(std::fs::read(env.item("key.prod")).unwrap(), item_before);
     assert_code(
-        &env.run(&["export", "prod"]),
+        &env.run(&["export", "prod", "--no-session"]),
         WRONG_PASSPHRASE,
         "old passphrase",
     );
     let out = env.run_env(
-        &["export", "prod"],
+        &["export", "prod", "--no-session"],
         &[("VAULT_PASSPHRASE_FILE", newpass.to_str().unwrap())],
     );
     assert_success(&out, &["export with new passphrase"]);
@@ -186,7 +191,7 @@ fn every_flipped_slot_byte_and_truncation_is_refused() {
     let slot = std::fs::read(&slot_path).unwrap();
     let check = |bytes: &[u8], what: &str| {
         std::fs::write(&slot_path, bytes).unwrap();
-        let out = env.run(&["export", "prod"]);
+        let out = env.run(&["export", "prod", "--no-session"]);
         // A changed salt or KDF parameter looks like a wrong passphrase (by design: it can
         // only be detected after the KDF); everything else is "tampered".
         let code = out.status.code();
@@ -217,7 +222,7 @@ fn every_flipped_slot_byte_and_truncation_is_refused() {
         check(&slot[..len], &format!("slot truncated to {len}"));
     }
     std::fs::write(&slot_path, &slot).unwrap();
-    assert!(env.ok(&["export", "prod"]).contains(CANARY));
+    assert!(env.ok(&["export", "prod", "--no-session"]).contains(CANARY));
 }
 
 #[test]
@@ -233,14 +238,14 @@ fn flipped_and_truncated_items_are_refused() {
         let mut bad = item.clone();
         bad[i] ^= 0x20;
         std::fs::write(&path, &bad).unwrap();
-        let out = env.run(&["export", "prod"]);
+        let out = env.run(&["export", "prod", "--no-session"]);
         assert_code(&out, TAMPERED, &format!("item flip at {i}"));
         assert!(!contains(&out.stdout, CANARY.as_bytes()));
     }
     for len in [0, 5, 30, item.len() / 2, item.len() - 16, item.len() - 1] {
         std::fs::write(&path, &item[..len]).unwrap();
         assert_code(
-            &env.run(&["export", "prod"]),
+            &env.run(&["export", "prod", "--no-session"]),
             TAMPERED,
             &format!("item cut to {len}"),
         );
@@ -327,7 +332,7 @@ fn loose_modes_and_symlinks_are_refused() {
     env.add_key("prod", KEY_ID, CANARY);
     let item = env.item("key.prod");
     std::fs::set_permissions(&item, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = env.run(&["export", "prod"]);
+    let out = env.run(&["export", "prod", "--no-session"]);
     assert_code(&out, UNSAFE, "0644 item");
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
     std::fs::set_permissions(&item, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -348,7 +353,11 @@ fn loose_modes_and_symlinks_are_refused() {
     std::fs::copy(&item, &target).unwrap();
     std::fs::remove_file(&item).unwrap();
     std::os::unix::fs::symlink(&target, &item).unwrap();
-    assert_code(&env.run(&["export", "prod"]), UNSAFE, "symlinked item");
+    assert_code(
+        &env.run(&["export", "prod", "--no-session"]),
+        UNSAFE,
+        "symlinked item",
+    );
 }
 
 #[test]
@@ -376,7 +385,7 @@ fn item_owned_by_another_real_user_is_refused() {
     env.add_key("prod", KEY_ID, CANARY);
     let item = env.item("key.prod");
     rustix::fs::chown(&item, Some(rustix::process::Uid::from_raw(uid)), None).unwrap();
-    let out = env.run(&["export", "prod"]);
+    let out = env.run(&["export", "prod", "--no-session"]);
     assert_code(&out, UNSAFE, "item owned by another user");
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("uid {uid}")));
     rustix::fs::chown(&env.dir, Some(rustix::process::Uid::from_raw(uid)), None).unwrap();
@@ -447,7 +456,9 @@ fn sigkill_during_add_never_corrupts() {
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-    assert!(env.ok(&["export", "prod"]).contains("AKIAFINAL"));
+    assert!(env
+        .ok(&["export", "prod", "--no-session"])
+        .contains("AKIAFINAL"));
 }
 
 #[test]

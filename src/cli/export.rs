@@ -4,8 +4,10 @@ use std::io::Write;
 
 use time::format_description::well_known::Rfc3339;
 
+use crate::aws::{self, profile::Config, Options};
 use crate::creds::Credentials;
 use crate::error::{Error, Result};
+use crate::vault::item::Secret;
 
 use super::{check_profile, Ctx};
 
@@ -30,6 +32,15 @@ pub struct Args {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "env")]
     pub format: Format,
+    /// Lifetime of the final session or role (e.g. 900, 15m, 1h) [default: 1h].
+    #[arg(long, short, value_parser = super::exec::parse_duration, value_name = "D")]
+    pub duration: Option<std::time::Duration>,
+    /// Print the stored long-term key instead of a session.
+    #[arg(long)]
+    pub no_session: bool,
+    /// The current MFA code (else the profile's mfa_process, else a prompt on the terminal).
+    #[arg(long, value_name = "CODE")]
+    pub mfa_token: Option<String>,
 }
 
 /// Runs `vault export`.
@@ -37,8 +48,22 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     check_profile(&args.profile)?;
     let vault = ctx.vault()?;
     let unlocked = ctx.unlock(&vault)?;
-    let creds = crate::creds::stored_key(&unlocked, &args.profile)?;
-    let text = render(&creds, args.format, &args.profile);
+    let rt = super::runtime()?;
+    let resolved = rt.block_on(async {
+        let config = Config::load().await?;
+        aws::resolve(
+            &unlocked,
+            &config,
+            &args.profile,
+            Options {
+                duration: args.duration,
+                no_session: args.no_session,
+                mfa_token: args.mfa_token.map(Secret::new),
+            },
+        )
+        .await
+    })?;
+    let text = render(&resolved.creds, args.format, &args.profile);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())

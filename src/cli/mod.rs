@@ -12,8 +12,11 @@ use crate::passphrase::Sources;
 use crate::vault::{Unlocked, Vault};
 
 mod add;
+mod clear;
 mod completions;
+mod exec;
 mod export;
+mod import;
 mod init;
 mod list;
 mod passwd;
@@ -62,8 +65,14 @@ pub enum Command {
     List(list::Args),
     /// Remove a profile's stored key.
     Remove(remove::Args),
+    /// Run a command with fresh credentials for a profile (default: $SHELL).
+    Exec(exec::Args),
     /// Print a profile's credentials as env, json, credential-process or ini.
     Export(export::Args),
+    /// Move long-term keys from the plaintext AWS credentials file into the vault.
+    Import(import::Args),
+    /// Drop cached sessions (all, or one profile's).
+    Clear(clear::Args),
     /// Change the passphrase (rewrites only the passphrase slot).
     Passwd(passwd::Args),
     /// Print the master identity (AGE-SECRET-KEY-1...) for recovery with the `age` CLI.
@@ -150,19 +159,31 @@ impl Ctx {
     }
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs a parsed command line; returns the exit status (a child's, for `exec --fork`).
+pub fn run(cli: Cli) -> Result<u8> {
     let ctx = Ctx::from_env(&cli.global)?;
+    let done = |r: Result<()>| r.map(|()| 0);
     match cli.command {
-        Command::Init(a) => init::run(&ctx, a),
-        Command::Add(a) => add::run(&ctx, a),
-        Command::List(a) => list::run(&ctx, a),
-        Command::Remove(a) => remove::run(&ctx, a),
-        Command::Export(a) => export::run(&ctx, a),
-        Command::Passwd(a) => passwd::run(&ctx, a),
-        Command::Recover(a) => recover::run(&ctx, a),
-        Command::Completions(a) => completions::run(a),
+        Command::Init(a) => done(init::run(&ctx, a)),
+        Command::Add(a) => done(add::run(&ctx, a)),
+        Command::List(a) => done(list::run(&ctx, a)),
+        Command::Remove(a) => done(remove::run(&ctx, a)),
+        Command::Exec(a) => exec::run(&ctx, a),
+        Command::Export(a) => done(export::run(&ctx, a)),
+        Command::Import(a) => done(import::run(&ctx, a)),
+        Command::Clear(a) => done(clear::run(&ctx, a)),
+        Command::Passwd(a) => done(passwd::run(&ctx, a)),
+        Command::Recover(a) => done(recover::run(&ctx, a)),
+        Command::Completions(a) => done(completions::run(a)),
     }
+}
+
+/// A single-threaded async runtime for the SDK and signal forwarding.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("starting the async runtime: {e}")))
 }
 
 /// Profile names end up in item names and on terminals: keep them to a safe alphabet.
@@ -180,5 +201,14 @@ pub fn check_profile(name: &str) -> Result<()> {
             "invalid profile name {:?}: use letters, digits and -_.@+=,: not starting with a dot (at most 128)",
             name.escape_debug().to_string()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definitions_are_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

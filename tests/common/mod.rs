@@ -76,6 +76,10 @@ impl Env {
                 self.path("home/aws-credentials"),
             )
             .stdin(Stdio::null());
+        // pyenv's shims (aws, python3) find their interpreter through PYENV_ROOT or HOME.
+        if let Some(root) = pyenv_root() {
+            c.env("PYENV_ROOT", root);
+        }
         c
     }
 
@@ -158,4 +162,12 @@ pub fn files_under(root: &Path) -> Vec<PathBuf> {
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Where pyenv lives, when the Python tools come from it.
+pub fn pyenv_root() -> Option<std::ffi::OsString> {
+    std::env::var_os("PYENV_ROOT").or_else(|| {
+        let p = Path::new(&std::env::var_os("HOME")?).join(".pyenv");
+        p.is_dir().then(|| p.into_os_string())
+    })
 }

@@ -1,0 +1,471 @@
+//! AWS: profiles, the provider chain and the sealed session cache.
+//!
+//! A profile resolves to a chain (profile.rs): a source (a stored long-term key or a
+//! `credential_process`), then roles. Credentials flow through providers like aws-vault's:
+//! stored key -> GetSessionToken (with MFA, cached) -> AssumeRole (cached) -> AssumeRole ...
+//! Every STS result goes through one generic cache wrapper ([`cached`]) that seals it in the
+//! vault under a typed, versioned key and refreshes it early.
+
+pub mod profile;
+pub mod sts;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::creds::{stored_key, Credentials};
+use crate::error::{Error, Result};
+use crate::vault::item::{Item, Secret, Session};
+use crate::vault::{key_name, session_name, Unlocked};
+use profile::{Chain, Config, Settings, Source};
+use sts::{Mfa, Sts};
+
+/// Early refresh: at least this long before expiry...
+const MIN_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// ...or this fraction of the lifetime, whichever is larger (capped at half the lifetime).
+const MARGIN_FRACTION: f64 = 0.10;
+
+/// Defaults as aws-vault's.
+const PLAIN_SESSION: i32 = 3600;
+const SOURCE_SESSION: i32 = 8 * 3600;
+const ROLE_SESSION: i32 = 3600;
+
+/// How `exec`/`export` want their credentials.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// `--duration`: the last step's lifetime.
+    pub duration: Option<Duration>,
+    /// `--no-session`: use the long-term key directly (AssumeRole still runs for roles).
+    pub no_session: bool,
+    /// `--mfa-token`.
+    pub mfa_token: Option<Secret>,
+}
+
+/// Credentials for a profile, with the region the child should use.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The credentials.
+    pub creds: Credentials,
+    /// The region from the chain, if any profile sets one.
+    pub region: Option<String>,
+}
+
+/// The typed, versioned key a cached session is stored under. Its JSON is kept inside the
+/// sealed item too, so a name collision or a swapped file is a cache miss, not a wrong key.
+#[derive(Debug, Serialize)]
+struct CacheKey<'a> {
+    v: u32,
+    op: &'a str,
+    profile: &'a str,
+    /// What the credentials were made from: the long-term key id, or the parent's digest.
+    source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_serial: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_session_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_identity: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    session_tags: &'a [(String, String)],
+}
+
+impl CacheKey<'_> {
+    fn text(&self) -> String {
+        serde_json::to_string(self).expect("cache keys serialise")
+    }
+    /// `<profile>.<16 hex digits of SHA-256 of the key>`: readable in `vault list`, unique.
+    fn id(&self) -> String {
+        let digest = Sha256::digest(self.text().as_bytes());
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}.{hex}", self.profile)
+    }
+}
+
+/// Whether a session is still good, by the early-refresh rule.
+pub fn fresh(s: &Session, now: OffsetDateTime) -> Option<Duration> {
+    let lifetime = s.expiration - s.issued;
+    if lifetime <= time::Duration::ZERO {
+        return None;
+    }
+    let margin = MIN_MARGIN
+        .max(Duration::from_secs_f64(
+            lifetime.as_seconds_f64().max(0.0) * MARGIN_FRACTION,
+        ))
+        .min(Duration::from_secs_f64(
+            lifetime.as_seconds_f64().max(0.0) / 2.0,
+        ));
+    let left = s.expiration - now;
+    (left > margin).then(|| left.try_into().unwrap_or_default())
+}
+
+/// Where an MFA code comes from, asked at most once per command.
+struct MfaSource<'a> {
+    token: Option<Secret>,
+    process: Option<&'a str>,
+}
+
+impl MfaSource<'_> {
+    fn code(&mut self, serial: &str) -> Result<Secret> {
+        if let Some(t) = self.token.take() {
+            return Ok(t);
+        }
+        if let Some(cmd) = self.process {
+            tracing::info!("running mfa_process for {serial}");
+            let out = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(cmd)
+                .stdin(Stdio::null())
+                .stderr(Stdio::inherit())
+                .env_remove("VAULT_PASSPHRASE")
+                .output()
+                .map_err(|e| Error::Config(format!("running mfa_process: {e}")))?;
+            if !out.status.success() {
+                return Err(Error::Config(format!(
+                    "mfa_process exited with {}\n  hint: check the command in the profile's mfa_process",
+                    out.status
+                )));
+            }
+            let code = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            return Ok(Secret::new(code));
+        }
+        match crate::passphrase::prompt_line(&format!("MFA code for {}: ", crate::sanitize(serial))) {
+            Ok(code) if !code.is_empty() => Ok(Secret::new(code)),
+            _ => Err(Error::Usage(format!(
+                "an MFA code is needed for {serial} and there is no terminal to ask on\n  hint: pass --mfa-token CODE or set mfa_process in the profile"
+            ))),
+        }
+    }
+}
+
+/// The generic cache wrapper: returns the sealed session under `key` if it is fresh, else
+/// calls `fetch`, seals the result and returns it. Holds the item's lock across the refresh so
+/// that concurrent processes make one STS call between them.
+async fn cached<F, Fut>(vault: &Unlocked<'_>, key: &CacheKey<'_>, fetch: F) -> Result<Session>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Session>>,
+{
+    let name = session_name(&key.id());
+    let text = key.text();
+    let _lock = vault.vault().backend().lock(&name)?;
+    match vault.get(&name) {
+        Ok(Some(Item {
+            session: Some(s), ..
+        })) if s.serves == text => {
+            if let Some(left) = fresh(&s, OffsetDateTime::now_utc()) {
+                tracing::info!(
+                    "using cached session for {}: {} min left",
+                    key.profile,
+                    left.as_secs() / 60
+                );
+                return Ok(s);
+            }
+            tracing::info!(
+                "cached session for {} expires too soon; refreshing with {}",
+                key.profile,
+                key.op
+            );
+        }
+        Ok(Some(_)) => tracing::info!(
+            "cached item for {} serves another key; replacing it",
+            key.profile
+        ),
+        Ok(None) => tracing::info!("no cached session for {}; calling {}", key.profile, key.op),
+        // A broken backend is an error, never a silent miss (aws-vault's mistake).
+        Err(Error::Tampered { item, detail }) => {
+            tracing::warn!("cached session {item} is unreadable ({detail}); replacing it");
+        }
+        Err(e) => return Err(e),
+    }
+    let session = fetch(text).await?;
+    vault.put(&name, &Item::session(session.clone()))?;
+    Ok(session)
+}
+
+fn session_creds(s: Session) -> Credentials {
+    Credentials {
+        access_key_id: s.access_key_id,
+        secret_access_key: s.secret_access_key,
+        session_token: Some(s.session_token),
+        expiration: Some(s.expiration),
+    }
+}
+
+fn secs(d: Duration) -> i32 {
+    d.as_secs().min(i32::MAX as u64) as i32
+}
+
+/// Resolves `profile` to credentials: walks the chain, calls STS where the cache cannot
+/// answer, and seals every new session.
+pub async fn resolve(
+    vault: &Unlocked<'_>,
+    config: &Config,
+    profile: &str,
+    opts: Options,
+) -> Result<Resolved> {
+    let backend = vault.vault().backend();
+    let has_key = |p: &str| Ok(backend.get(&key_name(p))?.is_some());
+    let chain: Chain = config.chain(profile, &has_key)?;
+    let region = chain.region.clone();
+    let sts_region = region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".into());
+    let mut mfa = MfaSource {
+        token: opts.mfa_token,
+        process: chain.mfa_process.as_deref(),
+    };
+    let last_duration = opts.duration.map(secs);
+    // Made on first use: a warm run answered from the cache never loads the SDK's config.
+    let sts_cell = tokio::sync::OnceCell::<Sts>::new();
+    let sts = || sts_cell.get_or_init(|| Sts::new(profile, &sts_region));
+
+    // The source.
+    let (mut creds, mut source_id, mut mfa_used) = match &chain.source {
+        Source::Process(s) => {
+            tracing::info!("using credential_process of {}", s.name);
+            let c = credential_process(s)?;
+            let id = c.access_key_id.clone();
+            (c, id, false)
+        }
+        Source::StoredKey(s) => {
+            let key_item = vault
+                .get(&key_name(&s.name))?
+                .and_then(|i| i.key)
+                .ok_or_else(|| Error::NoKey(s.name.clone()))?;
+            let mfa_serial = chain.mfa_serial.clone().or(key_item.mfa_serial.clone());
+            let id = key_item.access_key_id.clone();
+            let long_term = stored_key(vault, &s.name)?;
+            if opts.no_session {
+                tracing::info!("--no-session: using {}'s long-term key directly", s.name);
+                (long_term, id, false)
+            } else {
+                let duration = if chain.roles.is_empty() {
+                    last_duration.unwrap_or(PLAIN_SESSION)
+                } else {
+                    SOURCE_SESSION
+                };
+                let key = CacheKey {
+                    v: 1,
+                    op: "GetSessionToken",
+                    profile: &s.name,
+                    source: &id,
+                    mfa_serial: mfa_serial.as_deref(),
+                    role_arn: None,
+                    external_id: None,
+                    role_session_name: None,
+                    source_identity: None,
+                    session_tags: &[],
+                };
+                let digest = key.id();
+                let (mfa, long_term, mfa_serial) = (&mut mfa, &long_term, &mfa_serial);
+                let session = cached(vault, &key, move |serves| async move {
+                    let code = match mfa_serial {
+                        Some(serial) => Some(mfa.code(serial)?),
+                        None => None,
+                    };
+                    let m = mfa_serial
+                        .as_deref()
+                        .zip(code.as_ref())
+                        .map(|(serial, code)| Mfa { serial, code });
+                    sts()
+                        .await
+                        .get_session_token(long_term, duration, m, serves)
+                        .await
+                })
+                .await?;
+                (session_creds(session), digest, mfa_serial.is_some())
+            }
+        }
+    };
+
+    // The roles, source side first.
+    let n = chain.roles.len();
+    for (i, role) in chain.roles.iter().enumerate() {
+        let duration = if i + 1 == n {
+            last_duration
+                .or(role.duration_seconds)
+                .unwrap_or(ROLE_SESSION)
+        } else {
+            role.duration_seconds.unwrap_or(ROLE_SESSION)
+        };
+        // MFA goes on the first AssumeRole only when no MFA'd session came before it.
+        let mfa_serial = (!mfa_used && i == 0)
+            .then(|| chain.mfa_serial.clone().or(role.mfa_serial.clone()))
+            .flatten();
+        let session_name = role
+            .role_session_name
+            .clone()
+            .unwrap_or_else(|| format!("vault-{}", OffsetDateTime::now_utc().unix_timestamp()));
+        let key = CacheKey {
+            v: 1,
+            op: "AssumeRole",
+            profile: &role.name,
+            source: &source_id,
+            mfa_serial: mfa_serial.as_deref(),
+            role_arn: role.role_arn.as_deref(),
+            external_id: role.external_id.as_deref(),
+            role_session_name: role.role_session_name.as_deref(),
+            source_identity: role.source_identity.as_deref(),
+            session_tags: &role.session_tags,
+        };
+        let digest = key.id();
+        let (mfa, from, mfa_serial_ref, session_name) =
+            (&mut mfa, &creds, &mfa_serial, &session_name);
+        let session = cached(vault, &key, move |serves| async move {
+            let code = match mfa_serial_ref {
+                Some(serial) => Some(mfa.code(serial)?),
+                None => None,
+            };
+            let m = mfa_serial_ref
+                .as_deref()
+                .zip(code.as_ref())
+                .map(|(serial, code)| Mfa { serial, code });
+            sts()
+                .await
+                .assume_role(from, role, session_name, duration, m, serves)
+                .await
+        })
+        .await?;
+        creds = session_creds(session);
+        source_id = digest;
+        mfa_used |= mfa_serial.is_some();
+    }
+    Ok(Resolved { creds, region })
+}
+
+/// Runs a profile's `credential_process` and parses its `Version: 1` JSON.
+fn credential_process(s: &Settings) -> Result<Credentials> {
+    let cmd = s.credential_process.as_deref().unwrap_or_default();
+    let fail = |m: String| {
+        Error::Config(format!(
+            "credential_process of profile {:?}: {m}\n  hint: run the command by hand to see what it prints",
+            s.name
+        ))
+    };
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .env_remove("VAULT_PASSPHRASE")
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut out = zeroize::Zeroizing::new(Vec::new());
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .take(1 << 20)
+        .read_to_end(&mut out)
+        .map_err(|e| fail(e.to_string()))?;
+    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    if !status.success() {
+        return Err(fail(format!("it exited with {status}")));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Out {
+        version: u32,
+        access_key_id: String,
+        secret_access_key: Secret,
+        session_token: Option<Secret>,
+        #[serde(default, with = "time::serde::rfc3339::option")]
+        expiration: Option<OffsetDateTime>,
+    }
+    let o: Out = serde_json::from_slice(&out)
+        .map_err(|_| fail("it did not print the JSON Version 1 shape".into()))?;
+    if o.version != 1 {
+        return Err(fail(format!("unsupported Version {}", o.version)));
+    }
+    Ok(Credentials {
+        access_key_id: o.access_key_id,
+        secret_access_key: o.secret_access_key,
+        session_token: o.session_token,
+        expiration: o.expiration,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(issued: i64, exp: i64) -> Session {
+        Session {
+            access_key_id: "ASIA".into(),
+            secret_access_key: Secret::new("s"),
+            session_token: Secret::new("t"),
+            expiration: OffsetDateTime::from_unix_timestamp(exp).unwrap(),
+            issued: OffsetDateTime::from_unix_timestamp(issued).unwrap(),
+            serves: String::new(),
+            made_by: "GetSessionToken".into(),
+        }
+    }
+
+    fn at(t: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(t).unwrap()
+    }
+
+    #[test]
+    fn early_refresh_rule() {
+        // 1 h: margin 6 min (10 %) > 5 min.
+        let s = session(0, 3600);
+        assert!(fresh(&s, at(3600 - 361)).is_some());
+        assert!(fresh(&s, at(3600 - 359)).is_none());
+        // 15 min: margin 5 min.
+        let s = session(0, 900);
+        assert!(fresh(&s, at(599)).is_some());
+        assert!(fresh(&s, at(601)).is_none());
+        // 20 s (a test emulator): margin capped at half the lifetime.
+        let s = session(0, 20);
+        assert!(fresh(&s, at(9)).is_some());
+        assert!(fresh(&s, at(11)).is_none());
+        // Expired, and nonsense (expiry before issue).
+        assert!(fresh(&session(0, 10), at(20)).is_none());
+        assert!(fresh(&session(100, 10), at(0)).is_none());
+    }
+
+    #[test]
+    fn cache_keys_differ_by_everything_that_matters() {
+        let base = CacheKey {
+            v: 1,
+            op: "AssumeRole",
+            profile: "p",
+            source: "AKIA1",
+            mfa_serial: None,
+            role_arn: Some("arn:a"),
+            external_id: None,
+            role_session_name: None,
+            source_identity: None,
+            session_tags: &[],
+        };
+        let other_source = CacheKey {
+            source: "AKIA2",
+            ..base
+        };
+        let other_role = CacheKey {
+            role_arn: Some("arn:b"),
+            ..other_source
+        };
+        assert_ne!(
+            base.id(),
+            CacheKey {
+                source: "AKIA2",
+                ..base
+            }
+            .id()
+        );
+        assert_ne!(other_source.id(), other_role.id());
+        assert!(base.id().starts_with("p."));
+    }
+}

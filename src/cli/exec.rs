@@ -1,0 +1,115 @@
+//! `vault exec PROFILE [-- CMD ARGS...]`: run a program with fresh credentials.
+
+use std::ffi::OsString;
+
+use crate::aws::{self, profile::Config, Options};
+use crate::error::Result;
+use crate::exec;
+use crate::vault::item::Secret;
+
+use super::{check_profile, Ctx};
+
+/// Arguments of `vault exec`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profile.
+    pub profile: String,
+    /// Lifetime of the final session or role (e.g. 900, 15m, 1h) [default: 1h].
+    #[arg(long, short, value_parser = parse_duration, value_name = "D")]
+    pub duration: Option<std::time::Duration>,
+    /// Use the stored long-term key directly instead of a GetSessionToken session.
+    #[arg(long)]
+    pub no_session: bool,
+    /// The current MFA code (else the profile's mfa_process, else a prompt on the terminal).
+    #[arg(long, value_name = "CODE")]
+    pub mfa_token: Option<String>,
+    /// Stay the parent of the command: forward signals to it and return its exit status
+    /// (by default vault replaces itself with the command).
+    #[arg(long)]
+    pub fork: bool,
+    /// The command and its arguments [default: $SHELL].
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// Parses `900`, `900s`, `15m`, `1h`, `1h30m`.
+pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a duration like 900, 15m or 1h");
+    if let Ok(n) = s.parse::<u64>() {
+        return (n > 0)
+            .then(|| std::time::Duration::from_secs(n))
+            .ok_or_else(bad);
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += n * match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+    }
+    if !num.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
+/// Runs `vault exec`; returns the child's exit status when vault stays its parent.
+pub fn run(ctx: &Ctx, args: Args) -> Result<u8> {
+    check_profile(&args.profile)?;
+    let parent: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    exec::check_not_nested(&parent)?;
+    let argv = if args.command.is_empty() {
+        vec![std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into())]
+    } else {
+        args.command.clone()
+    };
+    let rt = super::runtime()?;
+    let vault = ctx.vault()?;
+    let unlocked = ctx.unlock(&vault)?;
+    let resolved = rt.block_on(async {
+        let config = Config::load().await?;
+        aws::resolve(
+            &unlocked,
+            &config,
+            &args.profile,
+            Options {
+                duration: args.duration,
+                no_session: args.no_session,
+                mfa_token: args.mfa_token.map(Secret::new),
+            },
+        )
+        .await
+    })?;
+    drop(unlocked);
+    let env = exec::child_env(parent, &args.profile, &resolved);
+    drop(resolved);
+    if args.fork {
+        rt.block_on(exec::run_forwarding(&argv, &env))
+    } else {
+        Err(exec::replace(&argv, &env))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("900").unwrap().as_secs(), 900);
+        assert_eq!(parse_duration("15m").unwrap().as_secs(), 900);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        for bad in ["", "1x", "h", "10m5", "0"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Building the child's environment and running it.
+//!
+//! The child gets the parent's environment minus every stale AWS credential/profile variable
+//! and every `VAULT_*` variable (the passphrase never reaches a child), plus the credentials,
+//! `AWS_CREDENTIAL_EXPIRATION`, the region, and `AWS_VAULT=<profile>`: the nesting guard, which
+//! shell prompts (starship, oh-my-zsh) already read to show the active profile.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use time::format_description::well_known::Rfc3339;
+use zeroize::Zeroizing;
+
+use crate::aws::Resolved;
+use crate::error::{Error, Result};
+
+/// The nesting guard variable.
+pub const GUARD: &str = "AWS_VAULT";
+
+/// Variables removed from the child's environment because they would override or confuse
+/// the credentials vault sets.
+const STALE: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_VAULT",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+];
+
+/// Refuses to run inside another `vault exec`.
+pub fn check_not_nested(parent: &[(OsString, OsString)]) -> Result<()> {
+    if let Some((_, v)) = parent.iter().find(|(k, _)| k == GUARD) {
+        return Err(Error::Usage(format!(
+            "already inside `vault exec` for {:?} ({GUARD} is set)\n  hint: exit that shell first, or unset {GUARD} if it is stale",
+            crate::sanitize(&v.to_string_lossy())
+        )));
+    }
+    Ok(())
+}
+
+/// The child's environment. Holds secrets: zeroed on drop.
+pub fn child_env(
+    parent: Vec<(OsString, OsString)>,
+    profile: &str,
+    r: &Resolved,
+) -> Vec<(OsString, Zeroizing<String>)> {
+    let mut env: Vec<(OsString, Zeroizing<String>)> = parent
+        .into_iter()
+        .filter(|(k, _)| {
+            let k = k.to_string_lossy();
+            !(k.starts_with("VAULT_") || STALE.contains(&k.as_ref()))
+        })
+        .filter(|(k, _)| r.region.is_none() || (k != "AWS_REGION" && k != "AWS_DEFAULT_REGION"))
+        .map(|(k, v)| (k, Zeroizing::new(v.to_string_lossy().into_owned())))
+        .collect();
+    let mut set = |k: &str, v: &str| env.push((k.into(), Zeroizing::new(v.to_owned())));
+    set("AWS_ACCESS_KEY_ID", &r.creds.access_key_id);
+    set("AWS_SECRET_ACCESS_KEY", r.creds.secret_access_key.expose());
+    if let Some(t) = &r.creds.session_token {
+        set("AWS_SESSION_TOKEN", t.expose());
+    }
+    if let Some(e) = r.creds.expiration.and_then(|e| e.format(&Rfc3339).ok()) {
+        set("AWS_CREDENTIAL_EXPIRATION", &e);
+    }
+    if let Some(region) = &r.region {
+        set("AWS_REGION", region);
+        set("AWS_DEFAULT_REGION", region);
+    }
+    set(GUARD, profile);
+    env
+}
+
+fn command(argv: &[OsString], env: &[(OsString, Zeroizing<String>)]) -> Command {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..]).env_clear().envs(
+        env.iter()
+            .map(|(k, v)| (k.as_os_str(), OsStr::new(v.as_str()))),
+    );
+    cmd
+}
+
+fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
+    Error::Usage(format!(
+        "cannot run {:?}: {e}\n  hint: check the command name and PATH",
+        crate::sanitize(&program.to_string_lossy())
+    ))
+}
+
+/// Replaces this process with the child. Returns only on failure.
+pub fn replace(argv: &[OsString], env: &[(OsString, Zeroizing<String>)]) -> Error {
+    let e = command(argv, env).exec();
+    spawn_error(&argv[0], e)
+}
+
+/// Runs the child as a subprocess, forwarding signals, and returns its exit status
+/// (128 + N when a signal N killed it, as shells report).
+pub async fn run_forwarding(
+    argv: &[OsString],
+    env: &[(OsString, Zeroizing<String>)],
+) -> Result<u8> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        (SignalKind::terminate(), rustix::process::Signal::TERM),
+        (SignalKind::interrupt(), rustix::process::Signal::INT),
+        (SignalKind::hangup(), rustix::process::Signal::HUP),
+        (SignalKind::quit(), rustix::process::Signal::QUIT),
+        (SignalKind::user_defined1(), rustix::process::Signal::USR1),
+        (SignalKind::user_defined2(), rustix::process::Signal::USR2),
+        (SignalKind::window_change(), rustix::process::Signal::WINCH),
+    ];
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for (kind, sig) in kinds {
+        let mut stream =
+            signal(kind).map_err(|e| Error::Other(format!("installing signal handlers: {e}")))?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if tx.send(sig).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    // Handlers first, then the child: a signal that arrives once the child runs is never
+    // lost to the default action (which would kill vault and orphan the child).
+    let mut child = tokio::process::Command::from(command(argv, env))
+        .spawn()
+        .map_err(|e| spawn_error(&argv[0], e))?;
+    let pid = child
+        .id()
+        .and_then(|p| rustix::process::Pid::from_raw(p as i32));
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.map_err(|e| Error::Other(format!("waiting for the child: {e}")))?,
+            Some(sig) = rx.recv() => {
+                if let Some(pid) = pid {
+                    tracing::debug!("forwarding signal {sig:?} to the child");
+                    let _ = rustix::process::kill_process(pid, sig);
+                }
+            }
+        }
+    };
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => c as u8,
+        (None, Some(s)) => 128u8.wrapping_add(s as u8),
+        _ => 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::creds::Credentials;
+    use crate::vault::item::Secret;
+
+    #[test]
+    fn stale_and_vault_variables_never_reach_the_child() {
+        let parent: Vec<(OsString, OsString)> = [
+            ("PATH", "/bin"),
+            ("AWS_ACCESS_KEY_ID", "AKIASTALE"),
+            ("AWS_PROFILE", "other"),
+            ("AWS_SESSION_TOKEN", "stale"),
+            ("VAULT_PASSPHRASE", "hunter2"),
+            ("VAULT_PASSPHRASE_FILE", "/x"),
+            ("AWS_REGION", "us-west-2"),
+            ("AWS_CONFIG_FILE", "/c"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        let r = Resolved {
+            creds: Credentials {
+                access_key_id: "ASIANEW".into(),
+                secret_access_key: Secret::new("sk"),
+                session_token: Some(Secret::new("tok")),
+                expiration: None,
+            },
+            region: Some("eu-west-1".into()),
+        };
+        let env = child_env(parent, "prod", &r);
+        let get = |k: &str| {
+            let v: Vec<_> = env
+                .iter()
+                .filter(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            v
+        };
+        assert_eq!(get("AWS_ACCESS_KEY_ID"), ["ASIANEW"]);
+        assert_eq!(get("AWS_SESSION_TOKEN"), ["tok"]);
+        assert_eq!(get("AWS_PROFILE"), Vec::<&str>::new());
+        assert_eq!(get("AWS_REGION"), ["eu-west-1"]);
+        assert_eq!(get("AWS_VAULT"), ["prod"]);
+        assert_eq!(get("AWS_CONFIG_FILE"), ["/c"]);
+        assert!(env
+            .iter()
+            .all(|(k, v)| !k.to_string_lossy().starts_with("VAULT_") && v.as_str() != "hunter2"));
+    }
+
+    #[test]
+    fn nesting_is_refused() {
+        let parent = vec![(OsString::from(GUARD), OsString::from("prod"))];
+        assert!(matches!(check_not_nested(&parent), Err(Error::Usage(_))));
+        assert!(check_not_nested(&[]).is_ok());
+    }
+}

@@ -1,0 +1,534 @@
+//! Black-box tests of the AWS flow (issue 3) against moto's server mode on loopback, with the
+//! real AWS CLI and boto3 as children.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const NOT_FOUND: i32 = 66;
+const STS_UNREACHABLE: i32 = 75;
+const STS_REFUSED: i32 = 76;
+const CONFIG: i32 = 78;
+
+const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+const SECRET: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+
+/// moto in server mode, logging each call (tests/sts_server.py).
+struct Moto {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    fn start(vars: &[(&str, &str)]) -> Option<Moto> {
+        let ok = Command::new("python3")
+            .args(["-c", "import moto.server, flask"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !require("python3 with moto[server]", ok) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls.jsonl");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sts_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(&log)
+            .envs(vars.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("moto printed its port");
+        Some(Moto {
+            child,
+            port,
+            log,
+            _dir: dir,
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn calls(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn count(&self, action: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c["Action"] == action)
+            .count()
+    }
+
+    fn sts_calls(&self) -> usize {
+        self.count("GetSessionToken") + self.count("AssumeRole")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const CONFIG_TEXT: &str = "
+[profile src]
+region = us-east-1
+
+[profile prod]
+source_profile = src
+role_arn = arn:aws:iam::123456789012:role/prod
+
+[profile a]
+source_profile = src
+role_arn = arn:aws:iam::123456789012:role/A
+
+[profile b]
+source_profile = a
+role_arn = arn:aws:iam::123456789012:role/B
+
+[profile loop1]
+source_profile = loop2
+role_arn = arn:aws:iam::123456789012:role/l1
+
+[profile loop2]
+source_profile = loop1
+role_arn = arn:aws:iam::123456789012:role/l2
+
+[profile nokey]
+role_arn = arn:aws:iam::123456789012:role/nk
+source_profile = ghost-src
+
+[profile ghost-src]
+region = us-east-1
+
+[profile msrc]
+region = us-east-1
+mfa_serial = arn:aws:iam::123456789012:mfa/alice
+
+[profile mx]
+source_profile = msrc
+role_arn = arn:aws:iam::123456789012:role/MX
+
+[profile my]
+source_profile = msrc
+role_arn = arn:aws:iam::123456789012:role/MY
+
+[profile psrc]
+region = us-east-1
+mfa_serial = arn:aws:iam::123456789012:mfa/bob
+mfa_process = echo 654321
+";
+
+/// A vault with src's key stored, a config, and moto.
+fn setup() -> Option<(Env, Moto)> {
+    let moto = Moto::start(&[])?;
+    let env = Env::init();
+    std::fs::write(env.path("home/aws-config"), CONFIG_TEXT).unwrap();
+    for p in ["src", "msrc", "psrc"] {
+        env.add_key(p, KEY_ID, SECRET);
+    }
+    Some((env, moto))
+}
+
+fn exec(env: &Env, moto: &Moto, args: &[&str]) -> std::process::Output {
+    let mut c = env.cmd(args);
+    c.env("AWS_ENDPOINT_URL_STS", moto.url());
+    c.output().unwrap()
+}
+
+fn caller_arn(env: &Env, moto: &Moto, profile: &str) -> String {
+    let out = exec(
+        env,
+        moto,
+        &[
+            "exec",
+            profile,
+            "--",
+            "aws",
+            "sts",
+            "get-caller-identity",
+            "--output",
+            "json",
+        ],
+    );
+    assert_success(&out, &["exec", profile]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["Arn"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn exec_runs_the_aws_cli_as_the_role_and_caches() {
+    let Some((env, moto)) = setup() else { return };
+    let arn = caller_arn(&env, &moto, "prod");
+    assert!(arn.contains(":assumed-role/prod/"), "{arn}");
+    // Cold: one call per chain step.
+    assert_eq!(
+        (moto.count("GetSessionToken"), moto.count("AssumeRole")),
+        (1, 1)
+    );
+    // Warm: no STS call at all.
+    let before = moto.sts_calls();
+    assert!(caller_arn(&env, &moto, "prod").contains(":assumed-role/prod/"));
+    assert_eq!(moto.sts_calls(), before, "warm exec called STS");
+    // Sessions are listed, sealed on disk, and cleared on request.
+    let list = env.ok(&["list"]);
+    assert!(list.contains("prod") && list.contains("session"), "{list}");
+    env.ok(&["clear", "prod"]);
+    assert!(caller_arn(&env, &moto, "prod").contains(":assumed-role/prod/"));
+    assert_eq!(
+        moto.count("AssumeRole"),
+        2,
+        "clear prod drops only prod's role session"
+    );
+    assert_eq!(moto.count("GetSessionToken"), 1);
+    env.ok(&["clear"]);
+    caller_arn(&env, &moto, "prod");
+    assert_eq!(
+        (moto.count("GetSessionToken"), moto.count("AssumeRole")),
+        (2, 3)
+    );
+}
+
+#[test]
+fn two_hop_chain_prints_the_last_role() {
+    let Some((env, moto)) = setup() else { return };
+    let arn = caller_arn(&env, &moto, "b");
+    assert!(arn.contains(":assumed-role/B/"), "{arn}");
+    assert_eq!(
+        (moto.count("GetSessionToken"), moto.count("AssumeRole")),
+        (1, 2)
+    );
+    let roles: Vec<_> = moto
+        .calls()
+        .into_iter()
+        .filter(|c| c["Action"] == "AssumeRole")
+        .map(|c| c["RoleArn"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "arn:aws:iam::123456789012:role/A",
+            "arn:aws:iam::123456789012:role/B"
+        ]
+    );
+    // The second hop was signed with the first hop's credentials, not the source's.
+    let last = moto.calls().into_iter().last().unwrap();
+    assert_ne!(last["_AccessKeyId"], KEY_ID);
+}
+
+#[test]
+fn expired_session_is_refreshed() {
+    let Some((env, moto)) = setup() else { return };
+    let run = || {
+        let out = exec(
+            &env,
+            &moto,
+            &["exec", "src", "--duration", "20", "--", "true"],
+        );
+        assert_success(&out, &["exec src --duration 20"]);
+    };
+    run();
+    run();
+    assert_eq!(
+        moto.count("GetSessionToken"),
+        1,
+        "second exec within validity"
+    );
+    // A 20 s session is refreshed once half its life is gone.
+    std::thread::sleep(Duration::from_secs(11));
+    run();
+    assert_eq!(
+        moto.count("GetSessionToken"),
+        2,
+        "stale session not refreshed"
+    );
+    let gst = moto.calls().into_iter().last().unwrap();
+    assert_eq!(gst["DurationSeconds"], "20");
+}
+
+#[test]
+fn mfa_is_sent_once_and_serves_every_role_from_the_source() {
+    let Some((env, moto)) = setup() else { return };
+    let out = exec(
+        &env,
+        &moto,
+        &["exec", "mx", "--mfa-token", "123456", "--", "true"],
+    );
+    assert_success(&out, &["exec mx"]);
+    let gst: Vec<_> = moto
+        .calls()
+        .into_iter()
+        .filter(|c| c["Action"] == "GetSessionToken")
+        .collect();
+    assert_eq!(gst.len(), 1);
+    assert_eq!(
+        gst[0]["SerialNumber"],
+        "arn:aws:iam::123456789012:mfa/alice"
+    );
+    assert_eq!(gst[0]["TokenCode"], "123456");
+    assert_eq!(gst[0]["DurationSeconds"], "28800", "source of a role: 8 h");
+    // The role call itself carries no MFA: the session already has it.
+    let ar = moto
+        .calls()
+        .into_iter()
+        .find(|c| c["Action"] == "AssumeRole")
+        .unwrap();
+    assert!(ar.get("TokenCode").is_none());
+    // A second role from the same source: no code, no terminal, still works.
+    let out = exec(&env, &moto, &["exec", "my", "--", "true"]);
+    assert_success(&out, &["exec my without a code"]);
+    assert_eq!(moto.count("GetSessionToken"), 1);
+    assert_eq!(moto.count("AssumeRole"), 2);
+    // No code and no terminal when one is needed: a clear error, not a hang.
+    env.ok(&["clear"]);
+    let out = exec(&env, &moto, &["exec", "mx", "--", "true"]);
+    assert_code(&out, 2, "MFA needed without a source");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--mfa-token"));
+}
+
+#[test]
+fn mfa_process_supplies_the_code() {
+    let Some((env, moto)) = setup() else { return };
+    let out = exec(&env, &moto, &["exec", "psrc", "--", "true"]);
+    assert_success(&out, &["exec psrc"]);
+    let gst = moto
+        .calls()
+        .into_iter()
+        .find(|c| c["Action"] == "GetSessionToken")
+        .unwrap();
+    assert_eq!(gst["TokenCode"], "654321");
+    assert_eq!(gst["SerialNumber"], "arn:aws:iam::123456789012:mfa/bob");
+}
+
+#[test]
+fn credential_process_works_for_the_aws_cli_and_boto3() {
+    let Some((env, moto)) = setup() else { return };
+    let cp_config = format!(
+        "{CONFIG_TEXT}\n[profile viavault]\nregion = us-east-1\ncredential_process = {BIN} export --format credential-process prod\n"
+    );
+    std::fs::write(env.path("home/aws-config"), cp_config).unwrap();
+    // The AWS CLI, not under vault exec: it runs vault itself.
+    let mut c = env.cmd(&[]);
+    let out = Command::new("aws")
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "viavault",
+            "--output",
+            "json",
+        ])
+        .env_clear()
+        .envs(
+            c.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("AWS_ENDPOINT_URL_STS", moto.url())
+        .output()
+        .unwrap();
+    assert_success(&out, &["aws --profile viavault"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["Arn"].as_str().unwrap().contains(":assumed-role/prod/"),
+        "{v}"
+    );
+
+    let py = "import boto3; print(boto3.Session(profile_name='viavault').client('sts').get_caller_identity()['Arn'])";
+    c = env.cmd(&[]);
+    let out = Command::new("python3")
+        .args(["-c", py])
+        .env_clear()
+        .envs(
+            c.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("AWS_ENDPOINT_URL_STS", moto.url())
+        .output()
+        .unwrap();
+    assert_success(&out, &["boto3 --profile viavault"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(":assumed-role/prod/"));
+    // Both used the one cached session.
+    assert_eq!(moto.count("AssumeRole"), 1);
+}
+
+#[test]
+fn child_environment_exit_status_and_signals() {
+    let Some((env, moto)) = setup() else { return };
+    let mut c = env.cmd(&["exec", "prod", "--", "env"]);
+    c.env("AWS_ENDPOINT_URL_STS", moto.url())
+        .env("AWS_ACCESS_KEY_ID", "AKIASTALESTALE")
+        .env("AWS_PROFILE", "stale-profile")
+        .env("AWS_SESSION_TOKEN", "stale-token")
+        .env("VAULT_PASSPHRASE", PASS);
+    let out = c.output().unwrap();
+    assert_success(&out, &["exec env"]);
+    let child_env = String::from_utf8_lossy(&out.stdout);
+    for bad in [
+        "AKIASTALESTALE",
+        "stale-profile",
+        "stale-token",
+        PASS,
+        "VAULT_",
+    ] {
+        assert!(!child_env.contains(bad), "{bad} reached the child");
+    }
+    for good in [
+        "AWS_ACCESS_KEY_ID=ASIA",
+        "AWS_SESSION_TOKEN=",
+        "AWS_CREDENTIAL_EXPIRATION=",
+        "AWS_VAULT=prod",
+        "AWS_REGION=us-east-1",
+    ] {
+        assert!(child_env.contains(good), "{good} missing");
+    }
+    // Exit status, replaced and forked.
+    for fork in [false, true] {
+        let mut args = vec!["exec", "prod"];
+        if fork {
+            args.push("--fork");
+        }
+        args.extend(["--", "sh", "-c", "exit 7"]);
+        let out = exec(&env, &moto, &args);
+        assert_eq!(out.status.code(), Some(7), "fork={fork}");
+    }
+    // Nesting is refused.
+    let out = exec(
+        &env,
+        &moto,
+        &["exec", "prod", "--", BIN, "exec", "prod", "--", "true"],
+    );
+    assert_code(&out, 2, "nested exec");
+    // SIGTERM to vault reaches the child when vault stays its parent.
+    let marker = env.path("got-term");
+    let script = format!(
+        "trap 'echo term > {}; exit 3' TERM; echo ready; while :; do sleep 0.05; done",
+        marker.display()
+    );
+    let mut c = env.cmd(&["exec", "prod", "--fork", "--", "sh", "-c", &script]);
+    let mut child = c
+        .env("AWS_ENDPOINT_URL_STS", moto.url())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "vault returns the child's status");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "term");
+}
+
+fn snapshot(env: &Env) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut v: Vec<_> = files_under(&env.dir)
+        .into_iter()
+        .filter(|p| !p.starts_with(env.dir.join(".locks")))
+        .map(|p| {
+            let b = std::fs::read(&p).unwrap();
+            (p, b)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn failures_are_clear_documented_and_write_nothing() {
+    let Some((env, moto)) = setup() else { return };
+    let before = snapshot(&env);
+    let check = |args: &[&str], url: &str, code: i32, needle: &str| {
+        let mut c = env.cmd(args);
+        c.env("AWS_ENDPOINT_URL_STS", url);
+        let out = c.output().unwrap();
+        assert_code(&out, code, &format!("{args:?}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains(SECRET));
+        assert_eq!(snapshot(&env), before, "{args:?} wrote to the vault");
+    };
+    check(
+        &["exec", "ghost", "--", "true"],
+        &moto.url(),
+        NOT_FOUND,
+        "not in the AWS config",
+    );
+    check(
+        &["exec", "loop1", "--", "true"],
+        &moto.url(),
+        CONFIG,
+        "loop1 -> loop2 -> loop1",
+    );
+    check(
+        &["exec", "nokey", "--", "true"],
+        &moto.url(),
+        NOT_FOUND,
+        "vault add ghost-src",
+    );
+    // Nothing listens on port 1.
+    check(
+        &["exec", "prod", "--", "true"],
+        "http://127.0.0.1:1",
+        STS_UNREACHABLE,
+        "could not reach",
+    );
+    // moto with IAM auth on: an unknown key is refused.
+    let strict = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]).unwrap();
+    check(
+        &["exec", "prod", "--", "true"],
+        &strict.url(),
+        STS_REFUSED,
+        "InvalidClientTokenId",
+    );
+    check(&["export", "prod"], &strict.url(), STS_REFUSED, "vault add");
+}
+
+#[test]
+fn access_denied_is_a_refusal() {
+    let Some(strict) = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "2")]) else {
+        return;
+    };
+    // Two unauthenticated calls make a user with a key and no permissions.
+    let py = format!(
+        "import boto3\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
+         iam.create_user(UserName='nobody')\nk = iam.create_access_key(UserName='nobody')['AccessKey']\nprint(k['AccessKeyId']); print(k['SecretAccessKey'])",
+        strict.url()
+    );
+    let out = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert_success(&out, &["boto3 create_access_key"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let (id, secret) = (lines.next().unwrap(), lines.next().unwrap());
+    let env = Env::init();
+    std::fs::write(env.path("home/aws-config"), CONFIG_TEXT).unwrap();
+    env.add_key("src", id, secret);
+    let out = exec(&env, &strict, &["exec", "prod", "--", "true"]);
+    assert_code(&out, STS_REFUSED, "AccessDenied");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AccessDenied"));
+}
