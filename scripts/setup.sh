@@ -5,7 +5,7 @@
 set -euo pipefail
 
 need_apt=()
-for pair in age:age argon2:argon2 hyperfine:hyperfine useradd:passwd runuser:util-linux; do
+for pair in age:age argon2:argon2 hyperfine:hyperfine /usr/bin/time:time useradd:passwd runuser:util-linux; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
