@@ -4,6 +4,7 @@
 //! store), `cli` (one file per subcommand), `passphrase` (where passphrases come from),
 //! `creds` (credentials for children), `error` (errors and exit codes).
 
+pub mod agent;
 pub mod aws;
 pub mod cli;
 pub mod creds;

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -17,79 +17,6 @@ const CONFIG: i32 = 78;
 
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
-
-/// moto in server mode, logging each call (tests/sts_server.py).
-struct Moto {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Moto {
-    fn start(vars: &[(&str, &str)]) -> Option<Moto> {
-        let ok = Command::new("python3")
-            .args(["-c", "import moto.server, flask"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !require("python3 with moto[server]", ok) {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("calls.jsonl");
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sts_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(&log)
-            .envs(vars.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("moto printed its port");
-        Some(Moto {
-            child,
-            port,
-            log,
-            _dir: dir,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn calls(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    fn count(&self, action: &str) -> usize {
-        self.calls()
-            .iter()
-            .filter(|c| c["Action"] == action)
-            .count()
-    }
-
-    fn sts_calls(&self) -> usize {
-        self.count("GetSessionToken") + self.count("AssumeRole")
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 const CONFIG_TEXT: &str = "
 [profile src]

@@ -1,7 +1,10 @@
 //! `vault list [--json]`: stored keys and cached sessions. Names are not secret, so listing
-//! needs no passphrase.
+//! needs no passphrase; when an unlocked agent is running, sessions also show their time left.
+
+use time::OffsetDateTime;
 
 use crate::error::Result;
+use crate::vault::{session_name, Unlocked};
 
 use super::Ctx;
 
@@ -13,22 +16,61 @@ pub struct Args {
     pub json: bool,
 }
 
+/// A cached session as listed.
+struct Listed {
+    profile: String,
+    id: String,
+    /// Seconds left, when an unlocked agent could tell.
+    left: Option<i64>,
+}
+
 /// Runs `vault list`.
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let vault = ctx.vault()?;
     vault.slot()?;
     let names = vault.names()?;
+    // Ask a running, unlocked agent for expiries; never prompt and never start one.
+    let agent = if ctx.no_agent {
+        None
+    } else {
+        crate::agent::connect(&ctx.vault_dir)?
+            .and_then(|mut c| c.status().ok().filter(|s| s.unlocked).map(|_| c))
+    };
+    let unlocked: Option<Unlocked<'_>> = agent.map(|c| {
+        vault.with_sealer(Box::new(crate::agent::client::AgentSealer(
+            std::cell::RefCell::new(c),
+        )))
+    });
+    let now = OffsetDateTime::now_utc();
+    let sessions: Vec<Listed> = names
+        .sessions
+        .iter()
+        .map(|s| {
+            let (profile, id) = s.rsplit_once('.').unwrap_or((s, ""));
+            let left = unlocked.as_ref().and_then(|u| {
+                let item = u.get(&session_name(s)).ok()??;
+                Some((item.session?.expiration - now).whole_seconds())
+            });
+            Listed {
+                profile: profile.to_owned(),
+                id: id.to_owned(),
+                left,
+            }
+        })
+        .collect();
     if args.json {
         let out = serde_json::json!({
             "backend": vault.backend().kind(),
             "location": vault.backend().location(),
             "keys": names.keys,
-            "sessions": names.sessions,
+            "sessions": sessions.iter().map(|s| serde_json::json!({
+                "profile": s.profile, "id": s.id, "seconds_left": s.left,
+            })).collect::<Vec<_>>(),
         });
         println!("{out:#}");
         return Ok(());
     }
-    if names.keys.is_empty() && names.sessions.is_empty() {
+    if names.keys.is_empty() && sessions.is_empty() {
         eprintln!("vault: no keys stored; `vault add PROFILE` stores one");
         return Ok(());
     }
@@ -36,8 +78,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     for k in &names.keys {
         println!("{:<32} long-term key", crate::sanitize(k));
     }
-    for s in &names.sessions {
-        println!("{:<32} session", crate::sanitize(s));
+    for s in &sessions {
+        let left = match s.left {
+            Some(l) if l > 0 => format!("{} min left", l / 60),
+            Some(_) => "expired".to_owned(),
+            None => "sealed (unlock the agent to see expiry)".to_owned(),
+        };
+        println!(
+            "{:<32} session {} ({left})",
+            crate::sanitize(&s.profile),
+            s.id
+        );
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::passphrase::Sources;
 use crate::vault::{Unlocked, Vault};
 
 mod add;
+mod agent;
 mod clear;
 mod completions;
 mod exec;
@@ -49,6 +50,10 @@ pub struct Global {
     #[arg(long, global = true, value_name = "N")]
     pub passphrase_fd: Option<i32>,
 
+    /// Do not use or start the unlock agent: unlock in this process (also VAULT_NO_AGENT=1).
+    #[arg(long, global = true, env = "VAULT_NO_AGENT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_agent: bool,
+
     /// More logging on stderr (-v decisions, -vv details). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -77,6 +82,14 @@ pub enum Command {
     Passwd(passwd::Args),
     /// Print the master identity (AGE-SECRET-KEY-1...) for recovery with the `age` CLI.
     Recover(recover::Args),
+    /// Unlock the agent so later commands need no passphrase.
+    Unlock(agent::UnlockArgs),
+    /// Drop the agent's key now (--stop also ends the agent).
+    Lock(agent::LockArgs),
+    /// Show the backend, the passphrase slot and the agent.
+    Status(agent::StatusArgs),
+    /// Run the unlock agent in the foreground (other commands start it on demand).
+    Agent(agent::AgentArgs),
     /// Print shell completions.
     Completions(completions::Args),
 }
@@ -92,6 +105,10 @@ pub struct Ctx {
     pub new_pass: Sources,
     /// Verbosity.
     pub verbose: u8,
+    /// Unlock in-process instead of through the agent.
+    pub no_agent: bool,
+    /// The agent's idle lock (`VAULT_AGENT_TIMEOUT`, default 15 min).
+    pub agent_idle: std::time::Duration,
 }
 
 impl Ctx {
@@ -133,6 +150,12 @@ impl Ctx {
                 env: env_secret("VAULT_NEW_PASSPHRASE"),
             },
             verbose: global.verbose,
+            no_agent: global.no_agent,
+            agent_idle: match std::env::var("VAULT_AGENT_TIMEOUT") {
+                Ok(v) if !v.is_empty() => exec::parse_duration(&v)
+                    .map_err(|e| Error::Config(format!("VAULT_AGENT_TIMEOUT: {e}")))?,
+                _ => crate::agent::DEFAULT_IDLE,
+            },
         })
     }
 
@@ -153,6 +176,18 @@ impl Ctx {
     pub fn unlock<'v>(&self, vault: &'v Vault) -> Result<Unlocked<'v>> {
         // Fail before prompting when there is no vault.
         vault.slot()?;
+        if !self.no_agent {
+            let mut client = crate::agent::connect_or_start(&self.vault_dir, self.agent_idle)?;
+            if !client.status()?.unlocked {
+                let pass = crate::vault::item::Secret::from(self.pass.read("Vault passphrase: ")?);
+                client.unlock(&pass)?;
+            }
+            return Ok(
+                vault.with_sealer(Box::new(crate::agent::client::AgentSealer(
+                    std::cell::RefCell::new(client),
+                ))),
+            );
+        }
         let pass = self.pass.read("Vault passphrase: ")?;
         let (master, _) = vault.unlock_master(&pass)?;
         Ok(vault.with_sealer(Box::new(master)))
@@ -174,6 +209,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Clear(a) => done(clear::run(&ctx, a)),
         Command::Passwd(a) => done(passwd::run(&ctx, a)),
         Command::Recover(a) => done(recover::run(&ctx, a)),
+        Command::Unlock(a) => done(agent::unlock(&ctx, a)),
+        Command::Lock(a) => done(agent::lock(&ctx, a)),
+        Command::Status(a) => done(agent::status(&ctx, a)),
+        Command::Agent(a) => done(agent::run_agent(&ctx, a)),
         Command::Completions(a) => done(completions::run(a)),
     }
 }

@@ -1,6 +1,7 @@
 //! Shared helpers for the black-box tests: a private vault in a temp dir, run the real binary.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -46,6 +47,12 @@ impl Env {
         std::fs::write(&passfile, format!("{PASS}\n")).unwrap();
         std::fs::create_dir(tmp.path().join("tmp")).unwrap();
         std::fs::create_dir(tmp.path().join("home")).unwrap();
+        std::fs::create_dir(tmp.path().join("run")).unwrap();
+        std::fs::set_permissions(
+            tmp.path().join("run"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         Env { tmp, dir, passfile }
     }
 
@@ -70,6 +77,10 @@ impl Env {
             .env("TMPDIR", self.path("tmp"))
             .env("VAULT_DIR", &self.dir)
             .env("VAULT_PASSPHRASE_FILE", &self.passfile)
+            // Agent tests opt in (and use a private XDG_RUNTIME_DIR); the rest unlock
+            // in-process so no agent outlives a test.
+            .env("VAULT_NO_AGENT", "1")
+            .env("XDG_RUNTIME_DIR", self.path("run"))
             .env("AWS_CONFIG_FILE", self.path("home/aws-config"))
             .env(
                 "AWS_SHARED_CREDENTIALS_FILE",
@@ -170,4 +181,77 @@ pub fn pyenv_root() -> Option<std::ffi::OsString> {
         let p = Path::new(&std::env::var_os("HOME")?).join(".pyenv");
         p.is_dir().then(|| p.into_os_string())
     })
+}
+
+/// moto in server mode, logging each call (tests/sts_server.py).
+pub struct Moto {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Moto {
+    pub fn start(vars: &[(&str, &str)]) -> Option<Moto> {
+        let ok = Command::new("python3")
+            .args(["-c", "import moto.server, flask"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !require("python3 with moto[server]", ok) {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls.jsonl");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sts_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(&log)
+            .envs(vars.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().parse().expect("moto printed its port");
+        Some(Moto {
+            child,
+            port,
+            log,
+            _dir: dir,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn calls(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn count(&self, action: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c["Action"] == action)
+            .count()
+    }
+
+    pub fn sts_calls(&self) -> usize {
+        self.count("GetSessionToken") + self.count("AssumeRole")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

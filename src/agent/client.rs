@@ -1,0 +1,151 @@
+//! The agent client: a blocking Unix-socket connection speaking `protocol.rs`.
+
+use std::io::BufReader;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::prelude::{Engine as _, BASE64_STANDARD};
+use zeroize::Zeroizing;
+
+use super::protocol::{read_frame, write_frame, ErrorKind, Request, Response, VERSION};
+use crate::error::{Error, Result};
+use crate::vault::item::Secret;
+
+/// A connection to the agent.
+#[derive(Debug)]
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+/// The agent's state as `status` reports it.
+#[derive(Debug)]
+pub struct Status {
+    /// Whether it holds the key.
+    pub unlocked: bool,
+    /// Seconds to the idle lock.
+    pub idle_left_secs: Option<u64>,
+    /// Its pid.
+    pub pid: u32,
+}
+
+fn agent_error(e: impl std::fmt::Display) -> Error {
+    Error::Other(format!(
+        "talking to the vault agent: {e}\n  hint: `vault lock --stop` and try again, or use --no-agent"
+    ))
+}
+
+impl Client {
+    /// Connects (without the hello exchange).
+    pub fn connect(path: &Path) -> std::io::Result<Client> {
+        let stream = UnixStream::connect(path)?;
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        Ok(Client {
+            writer: stream.try_clone()?,
+            reader: BufReader::new(stream),
+        })
+    }
+
+    fn call(&mut self, req: &Request) -> Result<Response> {
+        write_frame(&mut self.writer, req).map_err(agent_error)?;
+        let resp: Response = read_frame(&mut self.reader).map_err(agent_error)?;
+        if let Response::Error { kind, message } = resp {
+            return Err(match kind {
+                ErrorKind::WrongPassphrase => Error::WrongPassphrase,
+                ErrorKind::Locked => Error::Locked,
+                ErrorKind::Tampered => Error::Tampered {
+                    item: "?".into(),
+                    detail: message,
+                },
+                ErrorKind::NotFound => Error::NotInitialized(message),
+                ErrorKind::Other => agent_error(message),
+            });
+        }
+        Ok(resp)
+    }
+
+    /// The hello exchange: the agent's (version, pid).
+    pub fn hello(&mut self) -> Result<(u32, u32)> {
+        match self.call(&Request::Hello { version: VERSION })? {
+            Response::Hello { version, pid } => Ok((version, pid)),
+            other => Err(agent_error(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// The agent's state.
+    pub fn status(&mut self) -> Result<Status> {
+        match self.call(&Request::Status)? {
+            Response::Status {
+                unlocked,
+                idle_left_secs,
+                pid,
+                ..
+            } => Ok(Status {
+                unlocked,
+                idle_left_secs,
+                pid,
+            }),
+            other => Err(agent_error(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// Unlocks the agent.
+    pub fn unlock(&mut self, passphrase: &Secret) -> Result<()> {
+        self.call(&Request::Unlock {
+            passphrase: passphrase.clone(),
+        })
+        .map(drop)
+    }
+
+    /// Drops the key (and with `stop`, ends the agent).
+    pub fn lock(&mut self, stop: bool) -> Result<()> {
+        self.call(if stop { &Request::Stop } else { &Request::Lock })
+            .map(drop)
+    }
+
+    /// Decrypts an item.
+    pub fn open(&mut self, name: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        let req = Request::Open {
+            name: name.into(),
+            ciphertext: BASE64_STANDARD.encode(ciphertext),
+        };
+        match self.call(&req).map_err(|e| match e {
+            Error::Tampered { detail, .. } => Error::Tampered {
+                item: name.into(),
+                detail,
+            },
+            e => e,
+        })? {
+            Response::Plaintext { data } => BASE64_STANDARD
+                .decode(data.expose())
+                .map(Zeroizing::new)
+                .map_err(agent_error),
+            other => Err(agent_error(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// Encrypts an item.
+    pub fn seal(&mut self, plaintext: &[u8]) -> Result<Vec<u8>> {
+        let req = Request::Seal {
+            plaintext: Secret::new(BASE64_STANDARD.encode(plaintext)),
+        };
+        match self.call(&req)? {
+            Response::Ciphertext { data } => BASE64_STANDARD.decode(data).map_err(agent_error),
+            other => Err(agent_error(format!("unexpected answer {other:?}"))),
+        }
+    }
+}
+
+/// A [`crate::vault::Sealer`] that asks the agent.
+#[derive(Debug)]
+pub struct AgentSealer(pub std::cell::RefCell<Client>);
+
+impl crate::vault::Sealer for AgentSealer {
+    fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.0.borrow_mut().seal(plaintext)
+    }
+    fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.0.borrow_mut().open(name, ciphertext)
+    }
+}

@@ -1,0 +1,175 @@
+//! The unlock agent, like ssh-agent: one per user and vault, holding the master identity so
+//! that one passphrase serves a whole session.
+//!
+//! The socket lives in `$XDG_RUNTIME_DIR/vault/` (else `$TMPDIR/vault-<uid>/`); that directory
+//! must be ours, 0700 and not a symlink. Every connection's peer uid is checked as well, so
+//! loosened file modes alone do not let another user in.
+
+pub mod client;
+pub mod harden;
+pub mod protocol;
+pub mod server;
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use client::Client;
+
+/// The default idle lock.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// The private directory for sockets, created 0700 when missing and checked when present.
+pub fn runtime_dir() -> Result<PathBuf> {
+    let uid = rustix::process::geteuid().as_raw();
+    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => PathBuf::from(d).join("vault"),
+        None => std::env::temp_dir().join(format!("vault-{uid}")),
+    };
+    match DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(Error::Io {
+                op: "creating",
+                path: dir,
+                source: e,
+            })
+        }
+    }
+    let meta = std::fs::symlink_metadata(&dir).map_err(|e| Error::Io {
+        op: "checking",
+        path: dir.clone(),
+        source: e,
+    })?;
+    let problem = if meta.file_type().is_symlink() {
+        Some("it is a symlink".to_owned())
+    } else if !meta.is_dir() {
+        Some("it is not a directory".to_owned())
+    } else if meta.uid() != uid {
+        Some(format!(
+            "it is owned by uid {}, not by you (uid {uid})",
+            meta.uid()
+        ))
+    } else if meta.permissions().mode() & 0o077 != 0 {
+        Some(format!(
+            "its mode {:04o} lets other users in",
+            meta.permissions().mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Err(Error::Backend(vault_backends::Error::UnsafePermissions {
+            path: dir.clone(),
+            problem,
+            fix: format!(
+                "remove {} (someone may have planted it) or point XDG_RUNTIME_DIR at a private directory",
+                dir.display()
+            ),
+        }));
+    }
+    Ok(dir)
+}
+
+/// The agent socket for the vault in `vault_dir`.
+pub fn socket_path(vault_dir: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(vault_dir).unwrap_or_else(|_| vault_dir.to_owned());
+    let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(runtime_dir()?.join(format!("agent-{hex}.sock")))
+}
+
+/// Connects to a running agent of this version; `None` when there is none (a stale socket
+/// or an agent of another version is stopped and removed).
+pub fn connect(vault_dir: &Path) -> Result<Option<Client>> {
+    let path = socket_path(vault_dir)?;
+    let Ok(mut client) = Client::connect(&path) else {
+        let _ = std::fs::remove_file(&path);
+        return Ok(None);
+    };
+    match client.hello() {
+        Ok((protocol::VERSION, _)) => Ok(Some(client)),
+        Ok((other, pid)) => {
+            tracing::info!(
+                "agent {pid} speaks protocol v{other}, not v{}; replacing it",
+                protocol::VERSION
+            );
+            let _ = client.lock(true);
+            let _ = std::fs::remove_file(&path);
+            Ok(None)
+        }
+        Err(_) => {
+            let _ = std::fs::remove_file(&path);
+            Ok(None)
+        }
+    }
+}
+
+/// Connects to the agent, starting one when none runs.
+pub fn connect_or_start(vault_dir: &Path, idle: Duration) -> Result<Client> {
+    if let Some(c) = connect(vault_dir)? {
+        return Ok(c);
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Other(format!("finding vault's own path: {e}")))?;
+    tracing::info!("starting the vault agent");
+    let mut cmd = Command::new(exe);
+    cmd.arg("--vault-dir")
+        .arg(vault_dir)
+        .arg("agent")
+        .arg("--idle-timeout")
+        .arg(idle.as_secs().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env_remove("VAULT_PASSPHRASE");
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn().map_err(|e| {
+        Error::Other(format!(
+            "starting the vault agent: {e}\n  hint: use --no-agent"
+        ))
+    })?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let path = socket_path(vault_dir)?;
+    while Instant::now() < deadline {
+        if let Ok(mut c) = Client::connect(&path) {
+            if c.hello().is_ok() {
+                return Ok(c);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(Error::Other(
+        "the vault agent did not start within 5 s\n  hint: run `vault agent` in a terminal to see why, or use --no-agent".into(),
+    ))
+}
+
+/// Runs the agent in this process (the `vault agent` command): binds the socket, hardens the
+/// process and serves until stopped.
+pub fn run(vault_dir: &Path, idle: Duration) -> Result<()> {
+    harden::harden_process();
+    let path = socket_path(vault_dir)?;
+    if let Ok(mut c) = Client::connect(&path) {
+        if c.hello().is_ok() {
+            tracing::info!("an agent already serves {}", vault_dir.display());
+            return Ok(());
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let listener = std::os::unix::net::UnixListener::bind(&path).map_err(|e| Error::Io {
+        op: "binding",
+        path: path.clone(),
+        source: e,
+    })?;
+    let agent = server::Agent::new(vault_dir.to_owned(), idle, None);
+    server::serve(listener, agent);
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}

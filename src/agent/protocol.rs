@@ -1,0 +1,206 @@
+//! The agent protocol: one JSON object per line over a Unix socket, shared by client and
+//! server. The version is a compared number: a client talking to an agent of another version
+//! replaces it instead of guessing. Frames are bounded; a partial or oversized frame is an
+//! error, never a hang.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::vault::item::Secret;
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+/// The largest frame either side accepts (items are at most 1 MiB, base64 grows them 4/3).
+pub const MAX_FRAME: usize = 2 * 1024 * 1024;
+
+/// What a client asks.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// First message on every connection.
+    Hello {
+        /// The client's protocol version.
+        version: u32,
+    },
+    /// Unlock with this passphrase (the agent reads the slot and runs the KDF).
+    Unlock {
+        /// The passphrase.
+        passphrase: Secret,
+    },
+    /// Decrypt an item (base64 age ciphertext).
+    Open {
+        /// Item name, for messages.
+        name: String,
+        /// Base64 ciphertext.
+        ciphertext: String,
+    },
+    /// Encrypt an item plaintext (base64).
+    Seal {
+        /// Base64 plaintext.
+        plaintext: Secret,
+    },
+    /// Drop the key now.
+    Lock,
+    /// Report state.
+    Status,
+    /// Drop the key and exit.
+    Stop,
+}
+
+/// What the agent answers.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "r", rename_all = "kebab-case")]
+pub enum Response {
+    /// Answer to Hello.
+    Hello {
+        /// The agent's protocol version.
+        version: u32,
+        /// The agent's pid.
+        pid: u32,
+    },
+    /// Done.
+    Ok,
+    /// A decrypted item (base64).
+    Plaintext {
+        /// Base64 plaintext.
+        data: Secret,
+    },
+    /// An encrypted item (base64).
+    Ciphertext {
+        /// Base64 ciphertext.
+        data: String,
+    },
+    /// State.
+    Status {
+        /// Whether the key is held.
+        unlocked: bool,
+        /// Seconds until the idle lock, when unlocked.
+        idle_left_secs: Option<u64>,
+        /// The vault the agent serves.
+        vault_dir: String,
+        /// The agent's pid.
+        pid: u32,
+    },
+    /// A failure.
+    Error {
+        /// What kind.
+        kind: ErrorKind,
+        /// What failed (no secrets).
+        message: String,
+    },
+}
+
+/// Failure kinds, mapped back to the CLI's errors (and exit codes) by the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The key is not held: unlock first.
+    Locked,
+    /// The passphrase is wrong.
+    WrongPassphrase,
+    /// An item or the slot is unreadable.
+    Tampered,
+    /// The vault is missing.
+    NotFound,
+    /// Anything else.
+    Other,
+}
+
+/// Framing errors.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The peer closed the connection.
+    #[error("the connection closed")]
+    Closed,
+    /// The peer sent half a frame and closed.
+    #[error("a partial frame")]
+    Partial,
+    /// Too big.
+    #[error("a frame larger than {MAX_FRAME} bytes")]
+    TooLarge,
+    /// Not valid JSON of the expected shape.
+    #[error("a malformed frame: {0}")]
+    Malformed(String),
+    /// I/O.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Writes one frame.
+pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), FrameError> {
+    let mut buf = zeroize::Zeroizing::new(serde_json::to_vec(msg).expect("messages serialise"));
+    buf.push(b'\n');
+    w.write_all(&buf)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame: a line of at most [`MAX_FRAME`] bytes, ending in `\n`.
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl BufRead) -> Result<T, FrameError> {
+    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(4096));
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Err(if buf.is_empty() {
+                FrameError::Closed
+            } else {
+                FrameError::Partial
+            });
+        }
+        if let Some(pos) = chunk.iter().position(|&b| b == b'\n') {
+            if buf.len() + pos > MAX_FRAME {
+                return Err(FrameError::TooLarge);
+            }
+            buf.extend_from_slice(&chunk[..pos]);
+            r.consume(pos + 1);
+            break;
+        }
+        let n = chunk.len();
+        if buf.len() + n > MAX_FRAME {
+            return Err(FrameError::TooLarge);
+        }
+        buf.extend_from_slice(chunk);
+        r.consume(n);
+    }
+    serde_json::from_slice(&buf).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_reject_partial_and_oversized() {
+        let mut buf = vec![];
+        write_frame(&mut buf, &Request::Hello { version: VERSION }).unwrap();
+        let r: Request = read_frame(&mut &buf[..]).unwrap();
+        assert!(matches!(r, Request::Hello { version: VERSION }));
+        let partial = &buf[..buf.len() - 1];
+        assert!(matches!(
+            read_frame::<Request>(&mut &partial[..]),
+            Err(FrameError::Partial)
+        ));
+        assert!(matches!(
+            read_frame::<Request>(&mut &b""[..]),
+            Err(FrameError::Closed)
+        ));
+        let huge = vec![b'a'; MAX_FRAME + 10];
+        assert!(matches!(
+            read_frame::<Request>(&mut &huge[..]),
+            Err(FrameError::TooLarge)
+        ));
+        assert!(matches!(
+            read_frame::<Request>(&mut &b"{\"op\":\"nope\"}\n"[..]),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn debug_of_an_unlock_request_redacts_the_passphrase() {
+        let r = Request::Unlock {
+            passphrase: Secret::new("hunter2"),
+        };
+        assert!(!format!("{r:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,117 @@
+//! `vault agent`, `vault unlock`, `vault lock`, `vault status`: the unlock agent.
+
+use std::time::Duration;
+
+use crate::agent;
+use crate::error::Result;
+use crate::vault::item::Secret;
+
+use super::Ctx;
+
+/// Arguments of `vault agent`.
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// Lock after this long without use (e.g. 900, 15m, 1h) [default: VAULT_AGENT_TIMEOUT or 15m].
+    #[arg(long, value_parser = super::exec::parse_duration, value_name = "D")]
+    pub idle_timeout: Option<Duration>,
+}
+
+/// Runs the agent in the foreground (started on demand by other commands).
+pub fn run_agent(ctx: &Ctx, args: AgentArgs) -> Result<()> {
+    agent::run(&ctx.vault_dir, args.idle_timeout.unwrap_or(ctx.agent_idle))
+}
+
+/// Arguments of `vault unlock`.
+#[derive(Debug, clap::Args)]
+pub struct UnlockArgs {}
+
+/// Unlocks the agent (starting it when needed) so later commands need no passphrase.
+pub fn unlock(ctx: &Ctx, _args: UnlockArgs) -> Result<()> {
+    let vault = ctx.vault()?;
+    vault.slot()?;
+    let mut client = agent::connect_or_start(&ctx.vault_dir, ctx.agent_idle)?;
+    if client.status()?.unlocked {
+        eprintln!("vault: the agent is already unlocked");
+        return Ok(());
+    }
+    let pass = Secret::from(ctx.pass.read("Vault passphrase: ")?);
+    client.unlock(&pass)?;
+    eprintln!(
+        "vault: unlocked; the agent locks after {} min without use",
+        ctx.agent_idle.as_secs() / 60
+    );
+    Ok(())
+}
+
+/// Arguments of `vault lock`.
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// Also stop the agent process.
+    #[arg(long)]
+    pub stop: bool,
+}
+
+/// Drops the agent's key now.
+pub fn lock(ctx: &Ctx, args: LockArgs) -> Result<()> {
+    match agent::connect(&ctx.vault_dir)? {
+        Some(mut c) => {
+            c.lock(args.stop)?;
+            eprintln!(
+                "vault: {}",
+                if args.stop { "agent stopped" } else { "locked" }
+            );
+        }
+        None => eprintln!("vault: no agent is running (nothing to lock)"),
+    }
+    Ok(())
+}
+
+/// Arguments of `vault status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Reports the vault, its backend and the agent.
+pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<()> {
+    let vault = ctx.vault()?;
+    let slot = vault.slot()?;
+    let params = crate::vault::crypto::MasterIdentity::slot_params(&slot)
+        .map(|p| p.to_string())
+        .unwrap_or_else(|e| format!("unreadable ({e})"));
+    let agent = agent::connect(&ctx.vault_dir)?
+        .map(|mut c| c.status())
+        .transpose()?;
+    let socket = agent::socket_path(&ctx.vault_dir)?;
+    if args.json {
+        let v = serde_json::json!({
+            "backend": vault.backend().kind(),
+            "location": vault.backend().location(),
+            "kdf": params,
+            "agent": agent.as_ref().map(|a| serde_json::json!({
+                "pid": a.pid, "unlocked": a.unlocked, "idle_left_secs": a.idle_left_secs,
+                "socket": socket.display().to_string(),
+            })),
+        });
+        println!("{v:#}");
+        return Ok(());
+    }
+    println!(
+        "backend:  {} ({})",
+        vault.backend().kind(),
+        vault.backend().location()
+    );
+    println!("slot:     {params}");
+    match agent {
+        Some(a) if a.unlocked => println!(
+            "agent:    unlocked (pid {}, locks in {} s)",
+            a.pid,
+            a.idle_left_secs.unwrap_or(0)
+        ),
+        Some(a) => println!("agent:    locked (pid {})", a.pid),
+        None => println!("agent:    not running"),
+    }
+    Ok(())
+}
