@@ -9,7 +9,11 @@ cargo build --release --locked -q
 VAULT=$PWD/target/release/vault
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vault-demo.XXXXXX")
 STS_PID=""
-cleanup() { [ -n "$STS_PID" ] && kill "$STS_PID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() {
+  [ -n "$STS_PID" ] && kill "$STS_PID" 2>/dev/null
+  "$VAULT" lock --stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 umask 077
 
@@ -20,6 +24,8 @@ for _ in $(seq 100); do [ -s "$WORK/port" ] && break; sleep 0.1; done
 export AWS_ENDPOINT_URL_STS="http://127.0.0.1:$(head -1 "$WORK/port")"
 echo "   AWS_ENDPOINT_URL_STS=$AWS_ENDPOINT_URL_STS"
 
+mkdir -m 700 "$WORK/run"
+export XDG_RUNTIME_DIR=$WORK/run      # the demo's own agent socket directory
 export VAULT_DIR=$WORK/vault AWS_CONFIG_FILE=$WORK/config AWS_SHARED_CREDENTIALS_FILE=$WORK/credentials
 printf 'demo passphrase\n' > "$WORK/pass"      # a file the demo owns; never argv
 export VAULT_PASSPHRASE_FILE=$WORK/pass
@@ -38,6 +44,11 @@ echo "== vault init"
 echo "== vault add demo-src --env"
 AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY \
   "$VAULT" add demo-src --env
+echo "== vault unlock   (the agent, started on demand by add, already holds the key)"
+"$VAULT" unlock
+unset VAULT_PASSPHRASE_FILE
+echo "== vault status"
+"$VAULT" status
 echo "== vault exec demo -- aws sts get-caller-identity   (cold: GetSessionToken + AssumeRole)"
 "$VAULT" -v exec demo -- aws sts get-caller-identity --output json
 echo "== again, warm: answered from the sealed session cache"
