@@ -49,31 +49,59 @@ pub fn check_not_nested(parent: &[(OsString, OsString)]) -> Result<()> {
     Ok(())
 }
 
+/// What the child gets besides the cleaned environment.
+#[derive(Debug)]
+pub enum Inject<'a> {
+    /// Static credentials in `AWS_*` variables.
+    Static(&'a Resolved),
+    /// An ECS container-credentials endpoint (`vault exec --server`): URL and bearer token.
+    Endpoint {
+        /// The region, when a profile sets one.
+        region: Option<&'a str>,
+        /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
+        url: &'a str,
+        /// `AWS_CONTAINER_AUTHORIZATION_TOKEN`.
+        token: &'a str,
+    },
+}
+
 /// The child's environment. Holds secrets: zeroed on drop.
 pub fn child_env(
     parent: Vec<(OsString, OsString)>,
     profile: &str,
-    r: &Resolved,
+    inject: Inject<'_>,
 ) -> Vec<(OsString, Zeroizing<String>)> {
+    let region = match &inject {
+        Inject::Static(r) => r.region.as_deref(),
+        Inject::Endpoint { region, .. } => *region,
+    };
     let mut env: Vec<(OsString, Zeroizing<String>)> = parent
         .into_iter()
         .filter(|(k, _)| {
             let k = k.to_string_lossy();
             !(k.starts_with("VAULT_") || STALE.contains(&k.as_ref()))
         })
-        .filter(|(k, _)| r.region.is_none() || (k != "AWS_REGION" && k != "AWS_DEFAULT_REGION"))
+        .filter(|(k, _)| region.is_none() || (k != "AWS_REGION" && k != "AWS_DEFAULT_REGION"))
         .map(|(k, v)| (k, Zeroizing::new(v.to_string_lossy().into_owned())))
         .collect();
     let mut set = |k: &str, v: &str| env.push((k.into(), Zeroizing::new(v.to_owned())));
-    set("AWS_ACCESS_KEY_ID", &r.creds.access_key_id);
-    set("AWS_SECRET_ACCESS_KEY", r.creds.secret_access_key.expose());
-    if let Some(t) = &r.creds.session_token {
-        set("AWS_SESSION_TOKEN", t.expose());
+    match inject {
+        Inject::Static(r) => {
+            set("AWS_ACCESS_KEY_ID", &r.creds.access_key_id);
+            set("AWS_SECRET_ACCESS_KEY", r.creds.secret_access_key.expose());
+            if let Some(t) = &r.creds.session_token {
+                set("AWS_SESSION_TOKEN", t.expose());
+            }
+            if let Some(e) = r.creds.expiration.and_then(|e| e.format(&Rfc3339).ok()) {
+                set("AWS_CREDENTIAL_EXPIRATION", &e);
+            }
+        }
+        Inject::Endpoint { url, token, .. } => {
+            set("AWS_CONTAINER_CREDENTIALS_FULL_URI", url);
+            set("AWS_CONTAINER_AUTHORIZATION_TOKEN", token);
+        }
     }
-    if let Some(e) = r.creds.expiration.and_then(|e| e.format(&Rfc3339).ok()) {
-        set("AWS_CREDENTIAL_EXPIRATION", &e);
-    }
-    if let Some(region) = &r.region {
+    if let Some(region) = region {
         set("AWS_REGION", region);
         set("AWS_DEFAULT_REGION", region);
     }
@@ -108,6 +136,7 @@ pub fn replace(argv: &[OsString], env: &[(OsString, Zeroizing<String>)]) -> Erro
 pub async fn run_forwarding(
     argv: &[OsString],
     env: &[(OsString, Zeroizing<String>)],
+    alongside: impl std::future::Future<Output = ()>,
 ) -> Result<u8> {
     use tokio::signal::unix::{signal, SignalKind};
     let kinds = [
@@ -140,8 +169,11 @@ pub async fn run_forwarding(
     let pid = child
         .id()
         .and_then(|p| rustix::process::Pid::from_raw(p as i32));
+    tokio::pin!(alongside);
+    let mut alongside_done = false;
     let status = loop {
         tokio::select! {
+            () = &mut alongside, if !alongside_done => alongside_done = true,
             status = child.wait() => break status.map_err(|e| Error::Other(format!("waiting for the child: {e}")))?,
             Some(sig) = rx.recv() => {
                 if let Some(pid) = pid {
@@ -189,7 +221,7 @@ mod tests {
             },
             region: Some("eu-west-1".into()),
         };
-        let env = child_env(parent, "prod", &r);
+        let env = child_env(parent, "prod", Inject::Static(&r));
         let get = |k: &str| {
             let v: Vec<_> = env
                 .iter()

@@ -27,6 +27,15 @@ pub struct Args {
     /// (by default vault replaces itself with the command).
     #[arg(long)]
     pub fork: bool,
+    /// Serve credentials to the command over an ECS container-credentials endpoint on
+    /// 127.0.0.1 (random port, random bearer token) instead of static variables, so its SDK
+    /// refreshes them as they expire. Implies --fork.
+    #[arg(long)]
+    pub server: bool,
+    /// With --server: fetch the first credentials when the command first asks, not before
+    /// starting it.
+    #[arg(long, requires = "server")]
+    pub lazy: bool,
     /// The command and its arguments [default: $SHELL].
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -75,8 +84,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<u8> {
     let rt = super::runtime()?;
     let vault = ctx.vault()?;
     let unlocked = ctx.unlock(&vault)?;
-    let resolved = rt.block_on(async {
-        let config = Config::load().await?;
+    let mut mfa_token = args.mfa_token.map(Secret::new);
+    let config = rt.block_on(Config::load())?;
+    let resolve = |mfa_token: Option<Secret>| {
         aws::resolve(
             &unlocked,
             &config,
@@ -84,19 +94,56 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<u8> {
             Options {
                 duration: args.duration,
                 no_session: args.no_session,
-                mfa_token: args.mfa_token.map(Secret::new),
+                mfa_token,
             },
         )
-        .await
-    })?;
-    drop(unlocked);
-    let env = exec::child_env(parent, &args.profile, &resolved);
-    drop(resolved);
-    if args.fork {
-        rt.block_on(exec::run_forwarding(&argv, &env))
-    } else {
-        Err(exec::replace(&argv, &env))
+    };
+    if !args.server {
+        let resolved = rt.block_on(resolve(mfa_token))?;
+        let env = exec::child_env(parent, &args.profile, exec::Inject::Static(&resolved));
+        drop(resolved);
+        return if args.fork {
+            rt.block_on(exec::run_forwarding(&argv, &env, std::future::pending()))
+        } else {
+            Err(exec::replace(&argv, &env))
+        };
     }
+    // --server: refresh later needs an MFA source that works without a terminal.
+    let region = rt.block_on(async {
+        let first = if args.lazy {
+            None
+        } else {
+            Some(resolve(mfa_token.take()).await?)
+        };
+        Ok::<_, crate::error::Error>(first.map(|r| r.region).unwrap_or_default())
+    })?;
+    let region = region.or_else(|| {
+        config
+            .chain(&args.profile, &|p| {
+                Ok(vault.backend().get(&crate::vault::key_name(p))?.is_some())
+            })
+            .ok()
+            .and_then(|c| c.region)
+    });
+    rt.block_on(async {
+        let endpoint = crate::ecs::Endpoint::bind().await?;
+        let url = endpoint.url();
+        let env = exec::child_env(
+            parent,
+            &args.profile,
+            exec::Inject::Endpoint {
+                region: region.as_deref(),
+                url: &url,
+                token: endpoint.token(),
+            },
+        );
+        tracing::info!("serving credentials for {} at {url}", args.profile);
+        let serve = endpoint.serve(|| {
+            let token = mfa_token.take();
+            async { resolve(token).await.map(|r| r.creds) }
+        });
+        exec::run_forwarding(&argv, &env, serve).await
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,202 @@
+//! `vault exec --server`: the ECS container-credentials endpoint on loopback.
+//!
+//! Every AWS SDK refreshes from `AWS_CONTAINER_CREDENTIALS_FULL_URI` on its own, so a
+//! long-running child never holds an expired key. aws-vault's server was reachable by other
+//! local users and by DNS rebinding; this one answers only loopback peers, only with the
+//! right `Host` (127.0.0.1:PORT or localhost:PORT), only with a random 32-byte bearer token
+//! compared in constant time, and only on `/credentials`. Credentials come from vault's
+//! sealed cache (so through the per-session lock: concurrent refreshes make one STS call).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use subtle::ConstantTimeEq;
+use time::format_description::well_known::Rfc3339;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use zeroize::Zeroizing;
+
+use crate::creds::Credentials;
+use crate::error::Result;
+
+/// The path the child's SDK asks.
+pub const PATH: &str = "/credentials";
+const MAX_REQUEST: usize = 16 * 1024;
+
+/// A bound endpoint: its URL and token, ready to serve.
+#[derive(Debug)]
+pub struct Endpoint {
+    listener: TcpListener,
+    port: u16,
+    token: Zeroizing<String>,
+}
+
+impl Endpoint {
+    /// Binds 127.0.0.1 on a random port with a fresh random token.
+    pub async fn bind() -> Result<Endpoint> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
+            crate::error::Error::Other(format!("binding the credential endpoint: {e}"))
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| crate::error::Error::Other(e.to_string()))?
+            .port();
+        let mut raw = Zeroizing::new([0u8; 32]);
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut *raw);
+        let token = Zeroizing::new(raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        Ok(Endpoint {
+            listener,
+            port,
+            token,
+        })
+    }
+
+    /// The URL for `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}{PATH}", self.port)
+    }
+
+    /// The bearer token for `AWS_CONTAINER_AUTHORIZATION_TOKEN`.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Serves forever (the caller drops it when the child exits). Requests are handled one at
+    /// a time: each is small, and a cached answer takes microseconds.
+    pub async fn serve<F, Fut>(self, mut fetch: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Credentials>>,
+    {
+        loop {
+            let Ok((stream, peer)) = self.listener.accept().await else {
+                continue;
+            };
+            let handled = tokio::time::timeout(
+                Duration::from_secs(30),
+                self.handle(stream, peer, &mut fetch),
+            )
+            .await;
+            if handled.is_err() {
+                tracing::info!("credential endpoint: request from {peer} timed out");
+            }
+        }
+    }
+
+    async fn handle<F, Fut>(&self, mut stream: TcpStream, peer: SocketAddr, fetch: &mut F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Credentials>>,
+    {
+        let (status, body) = match self.check(&mut stream, peer).await {
+            Err((status, why)) => {
+                tracing::info!("credential endpoint: refused a request from {peer}: {why}");
+                (status, Zeroizing::new(format!("{{\"message\":\"{why}\"}}")))
+            }
+            Ok(()) => match fetch().await {
+                Ok(c) => (200, render(&c)),
+                Err(e) => {
+                    tracing::warn!("credential endpoint: cannot provide credentials: {e}");
+                    let msg = crate::sanitize(&e.to_string()).replace(['"', '\\'], "'");
+                    (500, Zeroizing::new(format!("{{\"message\":\"{msg}\"}}")))
+                }
+            },
+        };
+        let reason = match status {
+            200 => "OK",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            400 => "Bad Request",
+            _ => "Internal Server Error",
+        };
+        let response = Zeroizing::new(format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+            body.len(),
+            *body
+        ));
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+
+    /// Reads the request head and applies every check: loopback peer, GET, Host, token, path.
+    async fn check(
+        &self,
+        stream: &mut TcpStream,
+        peer: SocketAddr,
+    ) -> std::result::Result<(), (u16, &'static str)> {
+        if !peer.ip().is_loopback() {
+            return Err((403, "not a loopback client"));
+        }
+        let mut buf = Zeroizing::new(Vec::with_capacity(2048));
+        let mut chunk = [0u8; 2048];
+        loop {
+            let n = stream
+                .read(&mut chunk)
+                .await
+                .map_err(|_| (400, "unreadable request"))?;
+            if n == 0 {
+                return Err((400, "incomplete request"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+            if buf.len() > MAX_REQUEST {
+                return Err((400, "request too large"));
+            }
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => return Err((400, "malformed request")),
+        }
+        if req.method != Some("GET") {
+            return Err((400, "only GET is served"));
+        }
+        let header = |name: &str| {
+            req.headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value)
+        };
+        // DNS rebinding: a browser tricked into calling us sends its own Host.
+        let host_ok = header("host").is_some_and(|h| {
+            h == format!("127.0.0.1:{}", self.port).as_bytes()
+                || h == format!("localhost:{}", self.port).as_bytes()
+        });
+        if !host_ok {
+            return Err((403, "foreign Host header"));
+        }
+        let Some(auth) = header("authorization") else {
+            return Err((401, "no authorization token"));
+        };
+        let auth = auth.strip_prefix(b"Bearer ").unwrap_or(auth);
+        if !bool::from(auth.ct_eq(self.token.as_bytes())) {
+            return Err((403, "wrong authorization token"));
+        }
+        if req.path != Some(PATH) {
+            return Err((404, "no such path"));
+        }
+        Ok(())
+    }
+}
+
+/// The container-credentials JSON.
+fn render(c: &Credentials) -> Zeroizing<String> {
+    let mut m = serde_json::Map::new();
+    m.insert("AccessKeyId".into(), c.access_key_id.clone().into());
+    m.insert(
+        "SecretAccessKey".into(),
+        c.secret_access_key.expose().into(),
+    );
+    if let Some(t) = &c.session_token {
+        m.insert("Token".into(), t.expose().into());
+    }
+    if let Some(e) = c.expiration.and_then(|e| e.format(&Rfc3339).ok()) {
+        m.insert("Expiration".into(), e.into());
+    }
+    Zeroizing::new(serde_json::Value::Object(m).to_string())
+}
