@@ -459,3 +459,58 @@ fn access_denied_is_a_refusal() {
     assert_code(&out, STS_REFUSED, "AccessDenied");
     assert!(String::from_utf8_lossy(&out.stderr).contains("AccessDenied"));
 }
+
+#[test]
+fn rotate_leaves_a_working_new_key_and_deletes_the_old_one() {
+    let Some(moto) = Moto::start(&[]) else { return };
+    // A real IAM user with a key in the emulator.
+    let py = format!(
+        "import boto3\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
+         iam.create_user(UserName='rotor')\nk = iam.create_access_key(UserName='rotor')['AccessKey']\nprint(k['AccessKeyId']); print(k['SecretAccessKey'])",
+        moto.url()
+    );
+    let out = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert_success(&out, &["boto3 create_access_key"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let (old_id, old_secret) = (lines.next().unwrap(), lines.next().unwrap());
+    let env = Env::init();
+    std::fs::write(env.path("home/aws-config"), CONFIG_TEXT).unwrap();
+    env.add_key("src", old_id, old_secret);
+    caller_arn(&env, &moto, "prod"); // a cached session made from the old key
+    let mut c = env.cmd(&["rotate", "src"]);
+    c.env("AWS_ENDPOINT_URL", moto.url());
+    let out = c.output().unwrap();
+    assert_success(&out, &["rotate src"]);
+    let exported: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "export",
+        "src",
+        "--no-session",
+        "--format",
+        "credential-process",
+    ]))
+    .unwrap();
+    let new_id = exported["AccessKeyId"].as_str().unwrap().to_owned();
+    assert_ne!(new_id, old_id);
+    // The emulator's IAM has exactly the new key for the user.
+    let py = format!(
+        "import boto3\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
+         print(' '.join(k['AccessKeyId'] for k in iam.list_access_keys(UserName='rotor')['AccessKeyMetadata']))",
+        moto.url()
+    );
+    let out = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert_success(&out, &["list_access_keys"]);
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), new_id);
+    // Old sessions are gone; the new key works end to end.
+    let gst_before = moto.count("GetSessionToken");
+    let arn = caller_arn(&env, &moto, "prod");
+    assert!(arn.contains(":assumed-role/prod/"), "{arn}");
+    assert_eq!(moto.count("GetSessionToken"), gst_before + 1);
+    let last_gst = moto
+        .calls()
+        .into_iter()
+        .filter(|c| c["Action"] == "GetSessionToken")
+        .last()
+        .unwrap();
+    assert_eq!(last_gst["_AccessKeyId"], new_id.as_str());
+}

@@ -6,6 +6,7 @@
 //! Every STS result goes through one generic cache wrapper ([`cached`]) that seals it in the
 //! vault under a typed, versioned key and refreshes it early.
 
+pub mod iam;
 pub mod profile;
 pub mod sts;
 

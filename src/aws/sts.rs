@@ -51,16 +51,25 @@ impl Sts {
         Sts { config }
     }
 
+    /// The loaded SDK configuration (endpoints, region, timeouts), for other AWS clients.
+    pub fn sdk_config(&self) -> &aws_config::SdkConfig {
+        &self.config
+    }
+
+    /// GetCallerIdentity with `creds`: the ARN, or the error.
+    pub async fn caller_arn(&self, creds: &Credentials) -> Result<String> {
+        let out = self
+            .client(creds)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| sts_error("GetCallerIdentity", None, e))?;
+        Ok(out.arn().unwrap_or_default().to_owned())
+    }
+
     fn client(&self, creds: &Credentials) -> aws_sdk_sts::Client {
-        let sdk_creds = aws_credential_types::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.expose().to_owned(),
-            creds.session_token.as_ref().map(|t| t.expose().to_owned()),
-            None,
-            "vault",
-        );
         let conf = aws_sdk_sts::config::Builder::from(&self.config)
-            .credentials_provider(sdk_creds)
+            .credentials_provider(sdk_credentials(creds))
             .build();
         aws_sdk_sts::Client::from_conf(conf)
     }
@@ -128,6 +137,17 @@ impl Sts {
     }
 }
 
+/// SDK credentials for `creds` (the SDK's copy is its own).
+pub(crate) fn sdk_credentials(creds: &Credentials) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
+        creds.access_key_id.clone(),
+        creds.secret_access_key.expose().to_owned(),
+        creds.session_token.as_ref().map(|t| t.expose().to_owned()),
+        None,
+        "vault",
+    )
+}
+
 fn session(
     c: Option<&aws_sdk_sts::types::Credentials>,
     serves: String,
@@ -149,7 +169,7 @@ fn session(
 
 /// Maps an SDK error: a service answer is a refusal (76), anything that never got an answer
 /// is "unreachable" (75). Messages never include credentials.
-fn sts_error<E>(op: &str, role: Option<&str>, e: SdkError<E, HttpResponse>) -> Error
+pub(crate) fn sts_error<E>(op: &str, role: Option<&str>, e: SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

@@ -23,6 +23,7 @@ mod list;
 mod passwd;
 mod recover;
 mod remove;
+mod rotate;
 
 /// An encrypted credential vault for AWS.
 ///
@@ -78,6 +79,8 @@ pub enum Command {
     Import(import::Args),
     /// Drop cached sessions (all, or one profile's).
     Clear(clear::Args),
+    /// Replace a stored key with a new IAM access key and delete the old one.
+    Rotate(rotate::Args),
     /// Change the passphrase (rewrites only the passphrase slot).
     Passwd(passwd::Args),
     /// Print the master identity (AGE-SECRET-KEY-1...) for recovery with the `age` CLI.
@@ -207,6 +210,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Export(a) => done(export::run(&ctx, a)),
         Command::Import(a) => done(import::run(&ctx, a)),
         Command::Clear(a) => done(clear::run(&ctx, a)),
+        Command::Rotate(a) => done(rotate::run(&ctx, a)),
         Command::Passwd(a) => done(passwd::run(&ctx, a)),
         Command::Recover(a) => done(recover::run(&ctx, a)),
         Command::Unlock(a) => done(agent::unlock(&ctx, a)),

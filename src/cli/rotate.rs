@@ -1,0 +1,82 @@
+//! `vault rotate PROFILE`: replace a stored long-term key with a new IAM access key.
+
+use time::OffsetDateTime;
+
+use crate::aws::profile::Config;
+use crate::aws::{iam, sts::Sts};
+use crate::creds::{stored_key, Credentials};
+use crate::error::{Error, Result};
+use crate::vault::item::{Item, LongTermKey};
+use crate::vault::{key_name, session_name};
+
+use super::{check_profile, Ctx};
+
+/// Arguments of `vault rotate`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profile whose stored key to rotate.
+    pub profile: String,
+}
+
+/// Runs `vault rotate`: CreateAccessKey, store the new key, drop sessions made from the old
+/// one, DeleteAccessKey on the old key (retrying while IAM propagates).
+pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+    check_profile(&args.profile)?;
+    let vault = ctx.vault()?;
+    let unlocked = ctx.unlock(&vault)?;
+    let name = key_name(&args.profile);
+    let _lock = vault.backend().lock(&name)?;
+    let item = unlocked
+        .get(&name)?
+        .and_then(|i| i.key)
+        .ok_or_else(|| Error::NoKey(args.profile.clone()))?;
+    let old = stored_key(&unlocked, &args.profile)?;
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        let config = Config::load().await?;
+        let region = config
+            .settings(&args.profile)?
+            .and_then(|s| s.region)
+            .unwrap_or_else(|| "us-east-1".into());
+        let sts = Sts::new(&args.profile, &region).await;
+        let new = iam::create_key(&sts, &old).await?;
+        let stored = LongTermKey {
+            access_key_id: new.access_key_id.clone(),
+            secret_access_key: new.secret_access_key.clone(),
+            mfa_serial: item.mfa_serial.clone(),
+            added: item.added,
+            rotated: Some(OffsetDateTime::now_utc()),
+        };
+        unlocked.put(&name, &Item::key(stored)).map_err(|e| {
+            Error::Other(format!(
+                "IAM created {} but storing it failed: {e}\n  hint: delete that key in IAM; the old key still works",
+                new.access_key_id
+            ))
+        })?;
+        eprintln!("vault: stored the new key {} for {}", new.access_key_id, args.profile);
+        // Sessions made from the old key are keyed by it and unreachable now: drop them.
+        let mut dropped = 0;
+        for s in vault.names()?.sessions {
+            if vault.remove(&session_name(&s))? {
+                dropped += 1;
+            }
+        }
+        tracing::info!("dropped {dropped} cached sessions");
+        let new_creds = Credentials {
+            access_key_id: new.access_key_id.clone(),
+            secret_access_key: new.secret_access_key.clone(),
+            session_token: None,
+            expiration: None,
+        };
+        iam::retire_old_key(&sts, &new_creds, &new.user, &old.access_key_id)
+            .await
+            .map_err(|e| {
+                Error::StsRefused(format!(
+                    "the new key is stored, but deleting the old key {} failed: {e}\n  hint: delete it in the IAM console",
+                    old.access_key_id
+                ))
+            })?;
+        eprintln!("vault: deleted the old key {}", old.access_key_id);
+        Ok(())
+    })
+}
