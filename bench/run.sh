@@ -4,6 +4,8 @@
 # fails on a threshold (the goal column is for the reader). Usage: bash bench/run.sh
 # Knobs: BENCH_RUNS (hyperfine runs, default 5), BENCH_WARMUP (default 1).
 # Progress goes to stderr; the report (system, then the table) to stdout at the end.
+# The STS figures run against moto's server mode on loopback (tests/sts_server.py, as the tests
+# and the demo do), never AWS; the comparison with awsume pip-installs it when it is missing.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.." || exit 1
@@ -13,14 +15,28 @@ VAULT=$PWD/target/release/vault
 RUNS=${BENCH_RUNS:-5} WARMUP=${BENCH_WARMUP:-1}
 STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC') LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vault-bench.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+STS_PID=""
+cleanup() {
+  if [ -n "$STS_PID" ]; then
+    kill "$STS_PID" 2>/dev/null || true
+    wait "$STS_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
 umask 077
+# Every figure measures an in-process unlock (one Argon2id run per command): no unlock agent is
+# used or started (VAULT_NO_AGENT is ignored by builds without one), and any socket dir is ours.
+export VAULT_NO_AGENT=1 XDG_RUNTIME_DIR=$WORK/run
+mkdir "$XDG_RUNTIME_DIR"
 printf 'bench passphrase\n' >"$WORK/pass" # from a file, never argv
 export VAULT_PASSPHRASE_FILE=$WORK/pass
 export VAULT_DIR=$WORK/none # each figure points it at its own vault
 # No ~/.aws: the AWS config and credentials files are missing, hence empty.
 export AWS_CONFIG_FILE=$WORK/aws-config AWS_SHARED_CREDENTIALS_FILE=$WORK/aws-credentials
 SALT=benchsalt16bytes       # the argon2 CLI's salt: 16 bytes, as vault's random one
+PY=$(python3 -c 'import sys; print(sys.executable)') # the interpreter itself, not a pyenv shim
+KEY_ID=AKIAIOSFODNN7EXAMPLE SECRET=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY # fake, for moto
 
 # --- helpers -------------------------------------------------------------------------------
 
@@ -54,8 +70,7 @@ vault_with() {
   local dir=$WORK/vault-$1
   if [ ! -d "$dir" ]; then
     VAULT_DIR=$dir "$VAULT" init --kdf-memory "$1" --kdf-time 3 --kdf-parallelism 4
-    VAULT_DIR=$dir AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE \
-      AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY "$VAULT" add bench --env
+    VAULT_DIR=$dir AWS_ACCESS_KEY_ID=$KEY_ID AWS_SECRET_ACCESS_KEY=$SECRET "$VAULT" add bench --env
   fi
   printf '%s\n' "$dir"
 }
@@ -65,9 +80,77 @@ vault_with() {
 row() {
   awk -v f="$1" -v u="$2" -v v="$3" -v b="$4" -v bv="$5" -v g="${6:--}" '
     function num(x) { return sprintf(x >= 100 ? "%.0f" : x >= 10 ? "%.1f" : "%.2f", x) }
-    function show(s,  p, n) { n = split(s, p, " "); return num(p[1]) (n > 1 ? " ± " num(p[2]) : "") " " u }
+    function val(x) { return x ~ /^[0-9]+$/ ? x : num(x) } # counts stay integers
+    function show(s,  p, n) { n = split(s, p, " "); return val(p[1]) (n > 1 ? " ± " val(p[2]) : "") " " u }
     BEGIN { split(v, a, " "); split(bv, c, " ")
-      printf "| %s | %s | %s: %s | %s | %s |\n", f, show(v), b, show(bv), num(a[1] / c[1]), g }'
+      printf "| %s | %s | %s: %s | %s | %s |\n", f, show(v), b, show(bv), c[1] == 0 ? "-" : num(a[1] / c[1]), g }'
+}
+
+# skip_row FIGURE WHY: a row for a figure that could not be measured in this run.
+skip_row() { printf '| %s | not measured: %s | - | - | - |\n' "$1" "$2"; }
+
+# ms_diff A B: A - B in ms, rounded like `row` does.
+ms_diff() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { d = a - b; x = d < 0 ? -d : d
+  printf(x >= 100 ? "%.0f" : x >= 10 ? "%.1f" : "%.2f", d) }'; }
+
+# --- the STS emulator and the vaults that use it ---------------------------------------------
+
+STS_LOG=$WORK/sts-calls.jsonl STS_CONFIG=$WORK/sts-config STS_URL=""
+cat >"$STS_CONFIG" <<'CONF'
+[profile demo-src]
+region = us-east-1
+
+[profile demo]
+source_profile = demo-src
+role_arn = arn:aws:iam::123456789012:role/demo
+
+[profile hop2]
+source_profile = demo
+role_arn = arn:aws:iam::123456789012:role/hop2
+CONF
+
+# sts_start: starts moto's server mode on a free loopback port (killed by cleanup) and sets
+# STS_URL. It appends one JSON line per API call to STS_LOG.
+sts_start() {
+  : >"$STS_LOG"
+  "$PY" tests/sts_server.py "$STS_LOG" >"$WORK/sts-port" 2>"$WORK/sts-stderr" &
+  STS_PID=$!
+  local _
+  for _ in $(seq 600); do
+    [ -s "$WORK/sts-port" ] && break
+    if ! kill -0 "$STS_PID" 2>/dev/null; then
+      cat "$WORK/sts-stderr" >&2
+      say "the STS emulator (tests/sts_server.py) exited before printing its port"
+      exit 1
+    fi
+    sleep 0.1
+  done
+  [ -s "$WORK/sts-port" ] || { say "the STS emulator printed no port in 60 s"; exit 1; }
+  STS_URL=http://127.0.0.1:$(head -1 "$WORK/sts-port")
+  say "STS emulator: $STS_URL (pid $STS_PID)"
+}
+
+# sts_calls: GetSessionToken and AssumeRole calls the emulator has served so far.
+sts_calls() { grep -c '"Action": "\(GetSessionToken\|AssumeRole\)"' "$STS_LOG" || true; }
+
+# calls_of COMMAND...: runs COMMAND (stdout to stderr) and prints the STS calls it made.
+calls_of() {
+  local n
+  n=$(sts_calls)
+  "$@" >&2
+  echo $(($(sts_calls) - n))
+}
+
+# sts_vault MIB: makes (once) a vault at m=MIB MiB, t=3, p=4 holding the fake key of profile
+# "demo-src", and prints its directory. Use it with AWS_CONFIG_FILE=$STS_CONFIG.
+sts_vault() {
+  local dir=$WORK/sts-vault-$1
+  if [ ! -d "$dir" ]; then
+    VAULT_DIR=$dir "$VAULT" init --kdf-memory "$1" --kdf-time 3 --kdf-parallelism 4 >&2
+    VAULT_DIR=$dir AWS_ACCESS_KEY_ID=$KEY_ID AWS_SECRET_ACCESS_KEY=$SECRET \
+      "$VAULT" add demo-src --env >&2
+  fi
+  printf '%s\n' "$dir"
 }
 
 # --- figures: one function each, printing its rows with `row` ---------------------------------
@@ -103,16 +186,173 @@ fig_export() {
   row "$label peak RSS, m=$mib MiB" MiB "$vault_rss" "\`argon2\` CLI, same params" "$argon2_rss"
 }
 
-# Figures in table order. To add one (warm `vault exec`, STS calls against moto, `vault list`
-# with 1,000 items), write a fig_NAME function above that prints rows with `row`; call it here.
+# Warm exec at m=MIB MiB: `vault exec demo -- true` (demo = AssumeRole from demo-src's stored
+# key) after one cold exec filled the session cache, vs plain `true`, both without a shell; and
+# its peak RSS (vault execs into `true`; the kernel keeps the high-water mark across exec). No
+# agent, so each exec still unlocks in-process: one Argon2id run at m=MIB MiB.
+fig_exec() {
+  local mib=$1 out before calls vault_ms true_ms
+  local -x VAULT_DIR AWS_CONFIG_FILE=$STS_CONFIG AWS_ENDPOINT_URL_STS=$STS_URL
+  VAULT_DIR=$(sts_vault "$mib")
+  say "exec: warm \`vault exec demo -- true\` vs \`true\`, m=$mib MiB"
+  "$VAULT" exec demo -- true # cold: GetSessionToken + AssumeRole, sealed into the cache
+  before=$(sts_calls)
+  out=$(hf "exec-$mib" -N "$(q "$VAULT") exec demo -- true" true)
+  calls=$(($(sts_calls) - before))
+  vault_ms=${out%%$'\n'*} true_ms=${out##*$'\n'}
+  row "warm \`vault exec demo -- true\`, no agent: Argon2id m=$mib MiB per exec; overhead vs \`true\` $(ms_diff "$vault_ms" "$true_ms") ms; $calls STS calls while timed" \
+    ms "$vault_ms" "\`true\`" "$true_ms"
+  row "warm \`vault exec demo -- true\` peak RSS, m=$mib MiB" MiB "$(rss "$VAULT" exec demo -- true)" \
+    "\`true\`" "$(rss true)"
+}
+
+# STS calls per exec, counted from the emulator's log (GetSessionToken + AssumeRole), in the m=64
+# vault: cold (after `vault clear`) and warm, for demo (one hop) and hop2 (demo's role, then
+# hop2's); then 20 concurrent cold `vault exec demo -- true`, which the per-session file lock
+# should collapse into one refresh. The baseline of a cold count is the chain's STS steps.
+fig_sts() {
+  local cold1 warm1 cold2 warm2 n i ok=0 par pids=()
+  local -x VAULT_DIR AWS_CONFIG_FILE=$STS_CONFIG AWS_ENDPOINT_URL_STS=$STS_URL
+  VAULT_DIR=$(sts_vault 64)
+  say "sts: STS calls per exec, cold and warm, one and two hops, 20 in parallel"
+  "$VAULT" clear >&2
+  cold1=$(calls_of "$VAULT" exec demo -- true)
+  warm1=$(calls_of "$VAULT" exec demo -- true)
+  "$VAULT" clear >&2
+  cold2=$(calls_of "$VAULT" exec hop2 -- true)
+  warm2=$(calls_of "$VAULT" exec hop2 -- true)
+  "$VAULT" clear >&2
+  n=$(sts_calls)
+  for i in $(seq 20); do
+    "$VAULT" exec demo -- true 2>"$WORK/parallel-$i.err" &
+    pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    if wait "${pids[$i]}"; then
+      ok=$((ok + 1))
+    else
+      say "parallel exec $((i + 1)) failed: $(cat "$WORK/parallel-$((i + 1)).err")"
+    fi
+  done
+  par=$(($(sts_calls) - n))
+  row "STS calls, cold \`vault exec demo\` (after \`vault clear\`)" calls "$cold1" \
+    "chain steps (GetSessionToken + AssumeRole)" 2 "2"
+  row "STS calls, warm \`vault exec demo\`" calls "$warm1" "cold, same run" "$cold1" "0"
+  row "STS calls, cold \`vault exec hop2\` (two-hop chain)" calls "$cold2" \
+    "chain steps (GetSessionToken + 2 AssumeRole)" 3 "3"
+  row "STS calls, warm \`vault exec hop2\`" calls "$warm2" "cold, same run" "$cold2" "0"
+  row "STS calls, 20 parallel cold \`vault exec demo -- true\` (per-session lock)" calls "$par" \
+    "one cold exec, same run" "$cold1" "2"
+  row "of those 20 parallel execs, exited 0" execs "$ok" "started" 20 "20"
+}
+
+# awsume_setup: installs awsume from PyPI if it is missing, gives it a home of its own (HOME,
+# ~/.aws/config, a plaintext ~/.aws/credentials with demo-src's key, mfa_serial on demo-src so its
+# session cache applies), warms that cache with one run, and writes $WORK/awsume-run.sh, which
+# sources awsume's shell script as a user's shell does (`awsume demo -s`: prints export lines).
+# When awsume cannot be used, prints why on stdout and returns 1.
+awsume_setup() {
+  local bin home=$WORK/awsume-home out
+  if ! "$PY" -c 'import awsume' 2>/dev/null; then
+    say "awsume: missing, pip install awsume"
+    if ! "$PY" -m pip install -q --disable-pip-version-check awsume >&2; then
+      echo "\`pip install awsume\` failed"
+      return 1
+    fi
+  fi
+  # The scripts directory itself (not a pyenv shim), so awsume's script finds awsumepy directly.
+  bin=$("$PY" -c '
+import os, sysconfig
+for d in (sysconfig.get_path("scripts"), sysconfig.get_path("scripts", f"{os.name}_user")):
+    if all(os.access(os.path.join(d, n), os.X_OK) for n in ("awsume", "awsumepy")):
+        print(d)
+        break
+')
+  if [ -z "$bin" ]; then
+    echo "awsume is installed but its scripts (awsume, awsumepy) were not found"
+    return 1
+  fi
+  mkdir -p "$home/.aws"
+  printf '%s\n' '[profile demo-src]' 'region = us-east-1' \
+    'mfa_serial = arn:aws:iam::123456789012:mfa/bench' '' '[profile demo]' \
+    'source_profile = demo-src' 'role_arn = arn:aws:iam::123456789012:role/demo' \
+    >"$home/.aws/config"
+  printf '[demo-src]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$KEY_ID" "$SECRET" \
+    >"$home/.aws/credentials"
+  # shellcheck disable=SC2016 # $PATH and $HOME are for awsume-run.sh to expand
+  {
+    printf 'export HOME=%s PATH=%s:"$PATH" AWS_ENDPOINT_URL_STS=%s\n' \
+      "$(q "$home")" "$(q "$bin")" "$(q "$STS_URL")"
+    printf '%s\n' 'export AWS_CONFIG_FILE=$HOME/.aws/config AWS_SHARED_CREDENTIALS_FILE=$HOME/.aws/credentials' \
+      'unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN'
+    printf '. %s demo -s "$@"\n' "$(q "$bin/awsume")"
+  } >"$WORK/awsume-run.sh"
+  # Cold: GetSessionToken with an MFA code (moto takes any), cached in ~/.awsume/cache.
+  if ! out=$(bash "$WORK/awsume-run.sh" --mfa-token 123456 </dev/null 2>&1) ||
+    [[ $out != *"export AWS_ACCESS_KEY_ID=ASIA"* ]]; then
+    printf '%s\n' "$out" >&2
+    echo "\`awsume demo -s\` against the emulator printed no session credentials"
+    return 1
+  fi
+}
+
+# Today's two paths vs warm `vault exec demo -- true` (m=64 and m=256 MiB vaults, both warm), all
+# in one hyperfine run: (a) a boto3 script that reads a plaintext JSON session file (from
+# `vault export demo --format json`) and checks it with GetCallerIdentity against the emulator;
+# (b) awsume with its cache warm, sourced as a shell does. Needs fig_exec's warm vaults.
+fig_paths() {
+  local v64 v256 out why awsume_calls="" r=() cmds=()
+  local -x AWS_CONFIG_FILE=$STS_CONFIG AWS_ENDPOINT_URL_STS=$STS_URL
+  v64=$(sts_vault 64)
+  v256=$(sts_vault 256)
+  say "paths: boto3 + plaintext session file, awsume, vs warm vault exec"
+  VAULT_DIR=$v64 "$VAULT" export demo --format json >"$WORK/session.json" # plaintext, 0600
+  printf '%s\n' 'import json, sys' 'import boto3' 'c = json.load(open(sys.argv[1]))' \
+    'sts = boto3.session.Session(aws_access_key_id=c["AWS_ACCESS_KEY_ID"],' \
+    '    aws_secret_access_key=c["AWS_SECRET_ACCESS_KEY"],' \
+    '    aws_session_token=c["AWS_SESSION_TOKEN"], region_name="us-east-1").client("sts")' \
+    'arn = sts.get_caller_identity()["Arn"]' \
+    'if ":assumed-role/demo/" not in arn:' '    sys.exit(f"unexpected identity: {arn}")' \
+    >"$WORK/check.py"
+  "$PY" "$WORK/check.py" "$WORK/session.json" # fails the run if the session does not work
+  BOTO3_VERSION=$("$PY" -c 'import boto3; print(boto3.__version__)')
+  cmds=("$(q "$PY") $(q "$WORK/check.py") $(q "$WORK/session.json")"
+    "$(q "$VAULT") --vault-dir $(q "$v64") exec demo -- true"
+    "$(q "$VAULT") --vault-dir $(q "$v256") exec demo -- true")
+  if why=$(awsume_setup); then
+    AWSUME_VERSION=$("$PY" -c 'import importlib.metadata as m; print(m.version("awsume"))')
+    awsume_calls=$(calls_of bash "$WORK/awsume-run.sh" </dev/null 2>/dev/null) # one warm run
+    cmds+=("bash $(q "$WORK/awsume-run.sh")")
+  fi
+  out=$(hf paths -N "${cmds[@]}")
+  mapfile -t r <<<"$out"
+  local label="boto3 $BOTO3_VERSION script: plaintext JSON session file + GetCallerIdentity"
+  row "$label" ms "${r[0]}" "warm \`vault exec demo -- true\`, m=64 MiB" "${r[1]}"
+  row "$label" ms "${r[0]}" "warm \`vault exec demo -- true\`, m=256 MiB" "${r[2]}"
+  if [ -n "$awsume_calls" ]; then
+    label="awsume $AWSUME_VERSION \`awsume demo -s\` (sourced), MFA session cache warm, plaintext key; STS calls per run: $awsume_calls (it caches no role session)"
+    row "$label" ms "${r[3]}" "warm \`vault exec demo -- true\`, m=64 MiB" "${r[1]}"
+    row "$label" ms "${r[3]}" "warm \`vault exec demo -- true\`, m=256 MiB" "${r[2]}"
+  else
+    skip_row "awsume \`awsume demo -s\`, cache warm" "$why"
+  fi
+}
+
+# Figures in table order. To add one (`vault list` with 1,000 items, exec through the agent),
+# write a fig_NAME function above that prints rows with `row`; call it here.
 figures() {
   fig_unlock
   fig_export 256 # KdfParams::DEFAULT
   fig_export 64  # KdfParams::FLOOR
+  fig_exec 64    # fig_sts and fig_paths reuse these two warm vaults
+  fig_exec 256
+  fig_sts
+  fig_paths
 }
 
 # --- report --------------------------------------------------------------------------------
 
+sts_start
 figures >"$WORK/rows"
 cpu=$(awk -F': *' '/^(model name|Hardware|cpu model)/ { print $2; exit }' /proc/cpuinfo)
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
@@ -123,7 +363,8 @@ cat <<EOF
 - date: $STARTED
 - system: $(uname -srm)
 - CPU: ${cpu:-unknown}, nproc $(nproc); load average at start: $LOAD (other work skews every figure)
-- vault: $commit (release build); baselines: Debian argon2 $argon2_version, \`true\`
+- vault: $commit (release build), no agent (every command runs the KDF); baselines: Debian argon2 $argon2_version, \`true\`, boto3 ${BOTO3_VERSION:-?}, awsume ${AWSUME_VERSION:-not run}
+- STS: moto $("$PY" -c 'import moto; print(moto.__version__)') server mode on loopback (tests/sts_server.py), never AWS
 - hyperfine $(hyperfine --version | awk '{ print $2 }'): $RUNS runs after $WARMUP warmup, mean ± σ; RSS: one run, \`/usr/bin/time -f %M\`
 - this script took ${SECONDS} s
 

@@ -509,8 +509,7 @@ fn rotate_leaves_a_working_new_key_and_deletes_the_old_one() {
     let last_gst = moto
         .calls()
         .into_iter()
-        .filter(|c| c["Action"] == "GetSessionToken")
-        .last()
+        .rfind(|c| c["Action"] == "GetSessionToken")
         .unwrap();
     assert_eq!(last_gst["_AccessKeyId"], new_id.as_str());
 }
