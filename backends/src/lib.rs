@@ -12,8 +12,14 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub mod file;
+pub mod helper;
+pub mod pass;
+pub mod split;
 
 pub use file::FileBackend;
+pub use helper::HelperBackend;
+pub use pass::PassBackend;
+pub use split::Split;
 
 /// One storage backend: `get`, `set`, `remove`, `list` over opaque bytes.
 pub trait Backend: Send + Sync + fmt::Debug {

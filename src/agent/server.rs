@@ -105,8 +105,9 @@ impl Agent {
                 pid: std::process::id(),
             },
             Request::Unlock { passphrase } => {
-                let slot = match vault_backends::FileBackend::open(&self.vault_dir, false)
-                    .and_then(|b| vault_backends::Backend::get(&b, crate::vault::SLOT))
+                let kind = crate::vault::backend_kind(&self.vault_dir, None);
+                let slot = match crate::vault::open_backend(&self.vault_dir, &kind, false)
+                    .and_then(|b| Ok(b.get(crate::vault::SLOT)?))
                 {
                     Ok(Some(s)) => s,
                     Ok(None) => return Self::error(ErrorKind::NotFound, "no vault here"),

@@ -56,6 +56,8 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     let pass = ctx.pass.read_new("New vault passphrase")?;
     vault.init(&pass, params)?;
+    let kind = crate::vault::backend_kind(&ctx.vault_dir, ctx.backend.as_deref());
+    crate::vault::record_backend(&ctx.vault_dir, &kind)?;
     eprintln!(
         "vault: created a vault in {} ({}, {params})",
         vault.backend().location(),

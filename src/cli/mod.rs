@@ -20,6 +20,7 @@ mod export;
 mod import;
 mod init;
 mod list;
+mod migrate;
 mod passwd;
 mod recover;
 mod remove;
@@ -46,6 +47,11 @@ pub struct Global {
     /// Vault directory [default: $XDG_DATA_HOME/vault, i.e. ~/.local/share/vault].
     #[arg(long, global = true, env = "VAULT_DIR", value_name = "DIR")]
     pub vault_dir: Option<PathBuf>,
+
+    /// Storage backend: file, pass or helper:NAME [default: VAULT_BACKEND, else what init or
+    /// migrate recorded in the vault directory, else file].
+    #[arg(long, global = true, value_name = "B")]
+    pub backend: Option<String>,
 
     /// Read the passphrase from this open file descriptor (first line).
     #[arg(long, global = true, value_name = "N")]
@@ -83,6 +89,8 @@ pub enum Command {
     Rotate(rotate::Args),
     /// Change the passphrase (rewrites only the passphrase slot).
     Passwd(passwd::Args),
+    /// Move every item to another backend (file, pass, helper:NAME), verified before removal.
+    Migrate(migrate::Args),
     /// Print the master identity (AGE-SECRET-KEY-1...) for recovery with the `age` CLI.
     Recover(recover::Args),
     /// Unlock the agent so later commands need no passphrase.
@@ -110,6 +118,8 @@ pub struct Ctx {
     pub verbose: u8,
     /// Unlock in-process instead of through the agent.
     pub no_agent: bool,
+    /// `--backend`.
+    pub backend: Option<String>,
     /// The agent's idle lock (`VAULT_AGENT_TIMEOUT`, default 15 min).
     pub agent_idle: std::time::Duration,
 }
@@ -154,6 +164,7 @@ impl Ctx {
             },
             verbose: global.verbose,
             no_agent: global.no_agent,
+            backend: global.backend.clone(),
             agent_idle: match std::env::var("VAULT_AGENT_TIMEOUT") {
                 Ok(v) if !v.is_empty() => exec::parse_duration(&v)
                     .map_err(|e| Error::Config(format!("VAULT_AGENT_TIMEOUT: {e}")))?,
@@ -167,7 +178,8 @@ impl Ctx {
         if !create && !FileBackend::exists(&self.vault_dir) {
             return Err(Error::NotInitialized(self.vault_dir.display().to_string()));
         }
-        Ok(Box::new(FileBackend::open(&self.vault_dir, create)?))
+        let kind = crate::vault::backend_kind(&self.vault_dir, self.backend.as_deref());
+        crate::vault::open_backend(&self.vault_dir, &kind, create)
     }
 
     /// The existing vault.
@@ -212,6 +224,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Clear(a) => done(clear::run(&ctx, a)),
         Command::Rotate(a) => done(rotate::run(&ctx, a)),
         Command::Passwd(a) => done(passwd::run(&ctx, a)),
+        Command::Migrate(a) => done(migrate::run(&ctx, a)),
         Command::Recover(a) => done(recover::run(&ctx, a)),
         Command::Unlock(a) => done(agent::unlock(&ctx, a)),
         Command::Lock(a) => done(agent::lock(&ctx, a)),

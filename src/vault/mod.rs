@@ -6,8 +6,10 @@
 pub mod crypto;
 pub mod item;
 
+use std::path::Path;
+
 use secrecy::SecretString;
-use vault_backends::Backend;
+use vault_backends::{Backend, FileBackend};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -18,6 +20,88 @@ use item::Item;
 pub const SLOT: &str = "slot.passphrase";
 const KEY_PREFIX: &str = "key.";
 const SESSION_PREFIX: &str = "session.";
+
+/// The file in the vault directory that records which backend holds the vault.
+pub const BACKEND_FILE: &str = "backend";
+
+/// Which backend to use: `choice` (`--backend`), else `VAULT_BACKEND`, else the one recorded
+/// in the vault directory by `init`/`migrate`, else `file`.
+pub fn backend_kind(vault_dir: &Path, choice: Option<&str>) -> String {
+    choice
+        .map(str::to_owned)
+        .or_else(|| {
+            std::env::var("VAULT_BACKEND")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .or_else(|| {
+            let path = vault_dir.join(BACKEND_FILE);
+            let meta = std::fs::symlink_metadata(&path).ok()?;
+            if !meta.is_file() {
+                return None;
+            }
+            Some(std::fs::read_to_string(path).ok()?.trim().to_owned())
+        })
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| "file".to_owned())
+}
+
+/// Opens the backend `kind` for the vault in `vault_dir` (which always holds the local
+/// files: the backend record, locks, and cached sessions).
+pub fn open_backend(vault_dir: &Path, kind: &str, create: bool) -> Result<Box<dyn Backend>> {
+    let local = FileBackend::open(vault_dir, create)?;
+    let main: Box<dyn Backend> = match kind {
+        "file" => return Ok(Box::new(local)),
+        "pass" => {
+            let prefix = std::env::var("VAULT_PASS_PREFIX").unwrap_or_default();
+            let prefix = if prefix.is_empty() { "vault" } else { &prefix };
+            Box::new(vault_backends::PassBackend::new(prefix)?)
+        }
+        k if k.starts_with("helper:") && k.len() > "helper:".len() => Box::new(
+            vault_backends::HelperBackend::new(
+                &k["helper:".len()..],
+                std::time::Duration::from_secs(10),
+            )?,
+        ),
+        "keychain" => {
+            return Err(Error::Usage(
+                "the keychain backend is not available in this build\n  hint: use file, pass or helper:NAME (e.g. a docker-credential-secretservice linked as vault-backend-secretservice)".into(),
+            ))
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "unknown backend {:?}\n  hint: use file, pass or helper:NAME",
+                crate::sanitize(other)
+            )))
+        }
+    };
+    Ok(Box::new(vault_backends::Split::new(main, local)))
+}
+
+/// Records `kind` as the vault's backend (atomically, 0600).
+pub fn record_backend(vault_dir: &Path, kind: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = vault_dir.join(format!(".tmp.{}.backend", std::process::id()));
+    let path = vault_dir.join(BACKEND_FILE);
+    let io = |op, e| Error::Io {
+        op,
+        path: path.clone(),
+        source: e,
+    };
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| io("writing", e))?;
+    f.write_all(format!("{kind}\n").as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io("writing", e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io("writing", e))?;
+    Ok(())
+}
 
 /// The item name of a profile's long-term key.
 pub fn key_name(profile: &str) -> String {

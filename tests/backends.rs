@@ -1,0 +1,359 @@
+//! The CLI round trip on each backend (issue 5) against real parts: `pass` with real GnuPG,
+//! and Debian's `docker-credential-pass` as a `vault-backend-pass` helper; then migration.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+/// A throwaway GnuPG home and password store (short paths: gpg-agent sockets must fit).
+struct Gpg {
+    dir: tempfile::TempDir,
+}
+
+impl Gpg {
+    fn new() -> Option<Gpg> {
+        let ok = have("pass") && have("gpg") && have("docker-credential-pass");
+        if !require("pass, gpg and docker-credential-pass", ok) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("vg")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let g = Gpg { dir };
+        std::fs::create_dir(g.home()).unwrap();
+        std::fs::set_permissions(
+            g.home(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let params = "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nSubkey-Type: ecdh\nSubkey-Curve: cv25519\nName-Real: vault test\nName-Email: test@vault.invalid\nExpire-Date: 0\n%commit\n";
+        std::fs::write(g.dir.path().join("params"), params).unwrap();
+        let out = g
+            .cmd("gpg")
+            .args(["--batch", "--quiet", "--gen-key"])
+            .arg(g.dir.path().join("params"))
+            .output()
+            .unwrap();
+        assert_success(&out, &["gpg --gen-key"]);
+        let out = g
+            .cmd("gpg")
+            .args(["--batch", "--with-colons", "-K"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let fpr = text
+            .lines()
+            .find(|l| l.starts_with("fpr:"))
+            .unwrap()
+            .split(':')
+            .nth(9)
+            .unwrap()
+            .to_owned();
+        assert_success(
+            &g.cmd("pass").args(["init", &fpr]).output().unwrap(),
+            &["pass init"],
+        );
+        assert_success(
+            &g.cmd("pass").args(["git", "init"]).output().unwrap(),
+            &["pass git init"],
+        );
+        // The helper: Debian's docker-credential-pass under vault's helper name.
+        std::fs::create_dir(g.dir.path().join("bin")).unwrap();
+        let real = String::from_utf8(
+            Command::new("sh")
+                .args(["-c", "command -v docker-credential-pass"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(real.trim(), g.dir.path().join("bin/vault-backend-pass"))
+            .unwrap();
+        Some(g)
+    }
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("g")
+    }
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("s")
+    }
+    fn vars(&self) -> Vec<(String, String)> {
+        let path = format!(
+            "{}:{}",
+            self.dir.path().join("bin").display(),
+            std::env::var("PATH").unwrap()
+        );
+        vec![
+            ("GNUPGHOME".into(), self.home().display().to_string()),
+            (
+                "PASSWORD_STORE_DIR".into(),
+                self.store().display().to_string(),
+            ),
+            ("PATH".into(), path),
+        ]
+    }
+    fn cmd(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.envs(self.vars());
+        c
+    }
+    fn commits(&self) -> usize {
+        let out = self
+            .cmd("git")
+            .arg("-C")
+            .arg(self.store())
+            .args(["rev-list", "--count", "HEAD"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Gpg {
+    fn drop(&mut self) {
+        let _ = self.cmd("gpgconf").args(["--kill", "gpg-agent"]).status();
+    }
+}
+
+fn run_in(env: &Env, gpg: &Gpg, args: &[&str], extra: &[(&str, &str)]) -> std::process::Output {
+    let mut c = env.cmd(args);
+    c.envs(gpg.vars());
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn ok_in(env: &Env, gpg: &Gpg, args: &[&str], extra: &[(&str, &str)]) -> String {
+    let out = run_in(env, gpg, args, extra);
+    assert_success(&out, args);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = files_under(dir)
+        .iter()
+        .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn round_trip_on_every_backend_and_pass_history_stays_small() {
+    let Some(gpg) = Gpg::new() else { return };
+    let Some(moto) = Moto::start(&[]) else { return };
+    for backend in ["file", "pass", "helper:pass"] {
+        let env = Env::new();
+        std::fs::write(env.path("home/aws-config"), "[profile src]\nregion = us-east-1\n[profile prod]\nsource_profile = src\nrole_arn = arn:aws:iam::123456789012:role/prod\n").unwrap();
+        let sts = [("AWS_ENDPOINT_URL_STS", moto.url())];
+        let sts: Vec<(&str, &str)> = sts.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        ok_in(
+            &env,
+            &gpg,
+            &["--backend", backend, "init", "--kdf-memory", "64"],
+            &[],
+        );
+        ok_in(
+            &env,
+            &gpg,
+            &["add", "src", "--env"],
+            &[
+                ("AWS_ACCESS_KEY_ID", "AKIABACKEND"),
+                ("AWS_SECRET_ACCESS_KEY", "backend-secret"),
+            ],
+        );
+        let status = ok_in(&env, &gpg, &["status"], &[]);
+        let expect_kind = if backend == "file" { "file" } else { "pass" };
+        assert!(
+            status.contains(&format!(
+                "backend:  {}",
+                if backend.starts_with("helper") {
+                    "helper"
+                } else {
+                    expect_kind
+                }
+            )),
+            "{backend}: {status}"
+        );
+        let out = ok_in(
+            &env,
+            &gpg,
+            &[
+                "exec",
+                "prod",
+                "--",
+                "aws",
+                "sts",
+                "get-caller-identity",
+                "--query",
+                "Arn",
+                "--output",
+                "text",
+            ],
+            &sts,
+        );
+        assert!(out.contains(":assumed-role/prod/"), "{backend}: {out}");
+        let list = ok_in(&env, &gpg, &["list"], &[]);
+        assert!(
+            list.contains("src") && list.contains("session"),
+            "{backend}: {list}"
+        );
+        // Only age ciphertext on disk locally: for pass and the helper, the key is not there.
+        let local = files(&env.dir);
+        if backend != "file" {
+            assert!(
+                !local
+                    .iter()
+                    .any(|f| f.starts_with("key.") || f.starts_with("slot.")),
+                "{backend}: {local:?}"
+            );
+            let store_files = files(&gpg.store());
+            assert!(
+                store_files.iter().any(|f| f.ends_with(".gpg")),
+                "{backend}: nothing in the store"
+            );
+        }
+        ok_in(&env, &gpg, &["remove", "src"], &[]);
+        assert_eq!(
+            run_in(&env, &gpg, &["export", "src", "--no-session"], &[])
+                .status
+                .code(),
+            Some(66),
+            "{backend}"
+        );
+    }
+
+    // 100 session refreshes on the pass backend add no commit to the store's history.
+    // A second vault in the same store lives under its own prefix.
+    const P: (&str, &str) = ("VAULT_PASS_PREFIX", "vault-history");
+    let env = Env::new();
+    std::fs::write(
+        env.path("home/aws-config"),
+        "[profile src]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    ok_in(
+        &env,
+        &gpg,
+        &["--backend", "pass", "init", "--kdf-memory", "64"],
+        &[P],
+    );
+    ok_in(
+        &env,
+        &gpg,
+        &["add", "src", "--env"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAHIST"),
+            ("AWS_SECRET_ACCESS_KEY", "h"),
+            P,
+        ],
+    );
+    let before = gpg.commits();
+    let url = moto.url();
+    let gst = moto.count("GetSessionToken");
+    ok_in(&env, &gpg, &["unlock"], &[("VAULT_NO_AGENT", "0"), P]);
+    for _ in 0..100 {
+        ok_in(&env, &gpg, &["clear", "src"], &[P]);
+        ok_in(
+            &env,
+            &gpg,
+            &["exec", "src", "--", "true"],
+            &[("AWS_ENDPOINT_URL_STS", &url), ("VAULT_NO_AGENT", "0"), P],
+        );
+    }
+    ok_in(
+        &env,
+        &gpg,
+        &["lock", "--stop"],
+        &[("VAULT_NO_AGENT", "0"), P],
+    );
+    assert_eq!(
+        moto.count("GetSessionToken") - gst,
+        100,
+        "every exec refreshed"
+    );
+    let after = gpg.commits();
+    assert!(
+        after - before <= 2,
+        "pass history grew by {} commits",
+        after - before
+    );
+}
+
+fn exported(env: &Env, gpg: &Gpg, profile: &str) -> String {
+    ok_in(
+        env,
+        gpg,
+        &[
+            "export",
+            profile,
+            "--no-session",
+            "--format",
+            "credential-process",
+        ],
+        &[],
+    )
+}
+
+#[test]
+fn migrate_file_pass_helper_file_keeps_every_item_and_survives_sigkill() {
+    let Some(gpg) = Gpg::new() else { return };
+    let env = Env::init();
+    for i in 0..5 {
+        let id = format!("AKIAMIGRATE{i}");
+        ok_in(
+            &env,
+            &gpg,
+            &["add", &format!("p{i}"), "--env"],
+            &[("AWS_ACCESS_KEY_ID", &id), ("AWS_SECRET_ACCESS_KEY", "m")],
+        );
+    }
+    let originals: Vec<String> = (0..5)
+        .map(|i| exported(&env, &gpg, &format!("p{i}")))
+        .collect();
+    let check = |when: &str| {
+        for (i, want) in originals.iter().enumerate() {
+            assert_eq!(
+                &exported(&env, &gpg, &format!("p{i}")),
+                want,
+                "{when}: p{i}"
+            );
+        }
+    };
+    for to in ["pass", "helper:pass", "file"] {
+        ok_in(&env, &gpg, &["migrate", "--to", to], &[]);
+        check(&format!("after migrate --to {to}"));
+        let status = ok_in(&env, &gpg, &["status"], &[]);
+        assert!(
+            !status.contains("backend:  file") || to == "file",
+            "{status}"
+        );
+    }
+    // SIGKILL a migration at several moments; a rerun always leaves every item readable.
+    for delay_ms in [5u64, 30, 80, 150] {
+        let mut c = env.cmd(&["migrate", "--to", "pass"]);
+        c.envs(gpg.vars());
+        let mut child = c.spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Rerun (or, when it had already switched, migrate back) until on pass.
+        let out = run_in(&env, &gpg, &["migrate", "--to", "pass"], &[]);
+        assert!(
+            out.status.success() || String::from_utf8_lossy(&out.stderr).contains("already on"),
+            "{out:?}"
+        );
+        check(&format!("after a kill at {delay_ms} ms"));
+        ok_in(&env, &gpg, &["migrate", "--to", "file"], &[]);
+        check("back on file");
+    }
+}
