@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::creds::{stored_key, Credentials};
+use crate::creds::Credentials;
 use crate::error::{Error, Result};
 use crate::vault::item::{Item, Secret, Session};
 use crate::vault::{key_name, session_name, Unlocked};
@@ -245,7 +245,13 @@ pub async fn resolve(
                 .ok_or_else(|| Error::NoKey(s.name.clone()))?;
             let mfa_serial = chain.mfa_serial.clone().or(key_item.mfa_serial.clone());
             let id = key_item.access_key_id.clone();
-            let long_term = stored_key(vault, &s.name)?;
+            // One decrypt of the key item serves its id, its MFA serial and the credentials.
+            let long_term = Credentials {
+                access_key_id: key_item.access_key_id,
+                secret_access_key: key_item.secret_access_key,
+                session_token: None,
+                expiration: None,
+            };
             if opts.no_session {
                 tracing::info!("--no-session: using {}'s long-term key directly", s.name);
                 (long_term, id, false)
