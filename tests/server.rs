@@ -159,3 +159,34 @@ fn server_needing_an_mfa_code_without_a_source_fails_before_the_child() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("mfa_process"));
     assert!(!marker.exists(), "the child ran");
 }
+
+/// With the agent's idle lock shorter than the child's life, the endpoint keeps working: the
+/// server keeps the agent unlocked while its child runs.
+#[test]
+fn server_keeps_the_agent_unlocked_while_the_child_runs() {
+    let Some((env, moto)) = setup() else { return };
+    let child = r#"
+import json, os, time, urllib.request
+time.sleep(5)
+req = urllib.request.Request(os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+    headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]})
+print(json.load(urllib.request.urlopen(req))["AccessKeyId"])
+"#;
+    let mut c = env.cmd(&["exec", "src", "--server", "--", "python3", "-c", child]);
+    c.env_remove("VAULT_NO_AGENT")
+        .env("VAULT_AGENT_TIMEOUT", "3")
+        .env("AWS_ENDPOINT_URL_STS", moto.url());
+    let out = c.output().unwrap();
+    let _ = env
+        .cmd(&["lock", "--stop"])
+        .env_remove("VAULT_NO_AGENT")
+        .output();
+    assert_success(
+        &out,
+        &["exec --server through an agent with a 3 s idle lock"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().len() >= 16,
+        "{out:?}"
+    );
+}

@@ -104,6 +104,11 @@ impl Client {
             .map(drop)
     }
 
+    /// Restarts the agent's idle timer.
+    pub fn touch(&mut self) -> Result<()> {
+        self.call(&Request::Touch).map(drop)
+    }
+
     /// Decrypts an item.
     pub fn open(&mut self, name: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let req = Request::Open {
@@ -147,5 +152,8 @@ impl crate::vault::Sealer for AgentSealer {
     }
     fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         self.0.borrow_mut().open(name, ciphertext)
+    }
+    fn keepalive(&self) -> Result<()> {
+        self.0.borrow_mut().touch()
     }
 }

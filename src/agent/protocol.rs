@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::vault::item::Secret;
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The largest frame either side accepts (items are at most 1 MiB, base64 grows them 4/3).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 
@@ -44,6 +44,9 @@ pub enum Request {
     Lock,
     /// Report state.
     Status,
+    /// Restart the idle timer without touching an item (a `vault exec --server` whose child is
+    /// still running).
+    Touch,
     /// Drop the key and exit.
     Stop,
 }

@@ -164,6 +164,14 @@ impl Agent {
                     data: BASE64_STANDARD.encode(ct),
                 }
             }
+            Request::Touch => {
+                let mut inner = self.inner();
+                if inner.master.is_none() {
+                    return Self::error(ErrorKind::Locked, "the agent is locked");
+                }
+                inner.deadline = Some((self.clock)() + self.idle);
+                Response::Ok
+            }
             Request::Lock => {
                 let mut inner = self.inner();
                 inner.master = None;
@@ -331,6 +339,32 @@ mod tests {
         assert!(!agent.unlocked(), "idle for 900 s");
         assert!(matches!(
             open(),
+            Response::Error {
+                kind: ErrorKind::Locked,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn touch_restarts_the_idle_timer() {
+        let (_t, dir, _ct) = vault();
+        let start = Instant::now();
+        let offset = Arc::new(AtomicU64::new(0));
+        let o = Arc::clone(&offset);
+        let clock: Clock = Box::new(move || start + Duration::from_secs(o.load(Ordering::SeqCst)));
+        let agent = Agent::new(dir, Duration::from_secs(10), Some(clock));
+        agent.handle(Request::Unlock {
+            passphrase: Secret::new(PASS),
+        });
+        offset.store(9, Ordering::SeqCst);
+        assert!(matches!(agent.handle(Request::Touch), Response::Ok));
+        offset.store(18, Ordering::SeqCst);
+        assert!(agent.unlocked(), "touch at 9 s keeps it until 19 s");
+        offset.store(19, Ordering::SeqCst);
+        assert!(!agent.unlocked());
+        assert!(matches!(
+            agent.handle(Request::Touch),
             Response::Error {
                 kind: ErrorKind::Locked,
                 ..

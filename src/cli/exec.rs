@@ -142,7 +142,24 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<u8> {
             let token = mfa_token.take();
             async { resolve(token).await.map(|r| r.creds) }
         });
-        exec::run_forwarding(&argv, &env, serve).await
+        // The child is using the credentials for as long as it runs: keep the agent from
+        // idle-locking under it, or its next refresh would fail.
+        let keepalive_every = (ctx.agent_idle / 3).clamp(
+            std::time::Duration::from_millis(500),
+            std::time::Duration::from_secs(30),
+        );
+        let keepalive = async {
+            loop {
+                tokio::time::sleep(keepalive_every).await;
+                if let Err(e) = unlocked.keepalive() {
+                    tracing::warn!("keeping the agent unlocked: {e}");
+                }
+            }
+        };
+        let alongside = async {
+            tokio::join!(serve, keepalive);
+        };
+        exec::run_forwarding(&argv, &env, alongside).await
     })
 }
 

@@ -120,6 +120,11 @@ pub trait Sealer {
     fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>>;
     /// Decrypts an item; `name` is for messages.
     fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    /// Keeps the key available while a long-running user of it is alive (the agent's idle
+    /// timer); nothing to do for a key held in this process.
+    fn keepalive(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Sealer for MasterIdentity {
@@ -260,6 +265,11 @@ impl Unlocked<'_> {
         let ct = self.sealer.seal(&item.to_bytes())?;
         self.vault.backend.set(name, &ct)?;
         Ok(())
+    }
+
+    /// Keeps the key available (see [`Sealer::keepalive`]).
+    pub fn keepalive(&self) -> Result<()> {
+        self.sealer.keepalive()
     }
 
     /// The locked vault underneath.
