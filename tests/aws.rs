@@ -436,25 +436,33 @@ fn failures_are_clear_documented_and_write_nothing() {
     check(&["export", "prod"], &strict.url(), STS_REFUSED, "vault add");
 }
 
+/// Creates an IAM user with an access key in the emulator (boto3); returns (id, secret).
+fn iam_user(moto: &Moto, user: &str) -> (String, String) {
+    let py = format!(
+        "import boto3\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
+         iam.create_user(UserName='{user}')\nk = iam.create_access_key(UserName='{user}')['AccessKey']\nprint(k['AccessKeyId']); print(k['SecretAccessKey'])",
+        moto.url()
+    );
+    let out = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert_success(&out, &["boto3 create_access_key"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    (
+        lines.next().unwrap().to_owned(),
+        lines.next().unwrap().to_owned(),
+    )
+}
+
 #[test]
 fn access_denied_is_a_refusal() {
     let Some(strict) = Moto::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "2")]) else {
         return;
     };
     // Two unauthenticated calls make a user with a key and no permissions.
-    let py = format!(
-        "import boto3\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
-         iam.create_user(UserName='nobody')\nk = iam.create_access_key(UserName='nobody')['AccessKey']\nprint(k['AccessKeyId']); print(k['SecretAccessKey'])",
-        strict.url()
-    );
-    let out = Command::new("python3").args(["-c", &py]).output().unwrap();
-    assert_success(&out, &["boto3 create_access_key"]);
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    let (id, secret) = (lines.next().unwrap(), lines.next().unwrap());
+    let (id, secret) = iam_user(&strict, "nobody");
     let env = Env::init();
     std::fs::write(env.path("home/aws-config"), CONFIG_TEXT).unwrap();
-    env.add_key("src", id, secret);
+    env.add_key("src", &id, &secret);
     let out = exec(&env, &strict, &["exec", "prod", "--", "true"]);
     assert_code(&out, STS_REFUSED, "AccessDenied");
     assert!(String::from_utf8_lossy(&out.stderr).contains("AccessDenied"));
@@ -464,19 +472,11 @@ fn access_denied_is_a_refusal() {
 fn rotate_leaves_a_working_new_key_and_deletes_the_old_one() {
     let Some(moto) = Moto::start(&[]) else { return };
     // A real IAM user with a key in the emulator.
-    let py = format!(
-        "import boto3\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
-         iam.create_user(UserName='rotor')\nk = iam.create_access_key(UserName='rotor')['AccessKey']\nprint(k['AccessKeyId']); print(k['SecretAccessKey'])",
-        moto.url()
-    );
-    let out = Command::new("python3").args(["-c", &py]).output().unwrap();
-    assert_success(&out, &["boto3 create_access_key"]);
-    let text = String::from_utf8(out.stdout).unwrap();
-    let mut lines = text.lines();
-    let (old_id, old_secret) = (lines.next().unwrap(), lines.next().unwrap());
+    let (old_id, old_secret) = iam_user(&moto, "rotor");
+    let old_id = old_id.as_str();
     let env = Env::init();
     std::fs::write(env.path("home/aws-config"), CONFIG_TEXT).unwrap();
-    env.add_key("src", old_id, old_secret);
+    env.add_key("src", old_id, &old_secret);
     caller_arn(&env, &moto, "prod"); // a cached session made from the old key
     let mut c = env.cmd(&["rotate", "src"]);
     c.env("AWS_ENDPOINT_URL", moto.url());
