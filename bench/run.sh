@@ -365,6 +365,35 @@ fig_agent() {
   "$VAULT" lock --stop >&2 || true
 }
 
+# Scale: `vault list` and warm `vault exec` (through the agent) with 1,000 profiles in the AWS
+# config and 1,000 stored keys, against the same commands on a vault with 1 of each.
+fig_scale() {
+  local big=$WORK/scale-1000 small=$WORK/scale-1 r=() out i n
+  say "scale: 1,000 profiles and 1,000 stored keys vs 1"
+  for n in 1 1000; do
+    local dir=$WORK/scale-$n
+    VAULT_DIR=$dir "$VAULT" init --kdf-memory 64 >&2
+    for i in $(seq "$n"); do printf '[profile p%d]\nregion = us-east-1\n' "$i"; done >"$dir.config"
+    VAULT_DIR=$dir env -u VAULT_NO_AGENT "$VAULT" unlock >&2
+    for i in $(seq "$n"); do
+      VAULT_DIR=$dir AWS_ACCESS_KEY_ID=AKIASCALE$i AWS_SECRET_ACCESS_KEY=s \
+        env -u VAULT_NO_AGENT "$VAULT" add "p$i" --env 2>/dev/null
+    done
+    VAULT_DIR=$dir AWS_CONFIG_FILE=$dir.config AWS_ENDPOINT_URL_STS=$STS_URL \
+      env -u VAULT_NO_AGENT "$VAULT" exec p1 -- true >&2
+  done
+  local run="env -u VAULT_NO_AGENT AWS_ENDPOINT_URL_STS=$STS_URL"
+  out=$(hf scale -N "$run VAULT_DIR=$big $(q "$VAULT") list" "$run VAULT_DIR=$small $(q "$VAULT") list" \
+    "$run VAULT_DIR=$big AWS_CONFIG_FILE=$big.config $(q "$VAULT") exec p1 -- true" \
+    "$run VAULT_DIR=$small AWS_CONFIG_FILE=$small.config $(q "$VAULT") exec p1 -- true")
+  mapfile -t r <<<"$out"
+  row "\`vault list\`, 1,000 keys (agent unlocked: shows session expiry)" ms "${r[0]}" "1 key" "${r[1]}"
+  row "warm \`vault exec p1 -- true\` through the agent, 1,000 profiles + 1,000 keys" ms "${r[2]}" "1 of each" "${r[3]}"
+  row "\`vault list\` peak RSS, 1,000 keys" MiB "$(rss env -u VAULT_NO_AGENT VAULT_DIR="$big" "$VAULT" list)" \
+    "1 key" "$(rss env -u VAULT_NO_AGENT VAULT_DIR="$small" "$VAULT" list)"
+  for n in 1 1000; do VAULT_DIR=$WORK/scale-$n "$VAULT" lock --stop >&2 || true; done
+}
+
 # Figures in table order. To add one (`vault list` with 1,000 items, exec through the agent),
 # write a fig_NAME function above that prints rows with `row`; call it here.
 figures() {
@@ -376,6 +405,7 @@ figures() {
   fig_sts
   fig_paths
   fig_agent # after fig_paths: reuses its boto3 and awsume scripts
+  fig_scale
 }
 
 # --- report --------------------------------------------------------------------------------
