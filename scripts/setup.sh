@@ -7,7 +7,8 @@ set -euo pipefail
 
 need_apt=()
 for pair in age:age argon2:argon2 hyperfine:hyperfine /usr/bin/time:time useradd:passwd runuser:util-linux \
-    pass:pass gpg:gnupg docker-credential-pass:golang-docker-credential-helpers; do
+    pass:pass gpg:gnupg docker-credential-pass:golang-docker-credential-helpers \
+    dbus-run-session:dbus gnome-keyring-daemon:gnome-keyring; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
