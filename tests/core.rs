@@ -140,6 +140,7 @@ fn passphrase_sources_fd_askpass_env() {
         ))
         .env_clear()
         .env("VAULT_DIR", &env.dir)
+        .env("VAULT_NO_AGENT", "1")
         .output()
         .unwrap();
     assert_success(&out, &["--passphrase-fd"]);

@@ -32,3 +32,30 @@ pub fn lock_memory<T>(value: &T) {
         tracing::warn!("could not mlock the master key: {e}");
     }
 }
+
+/// Closes every file descriptor above stderr that the agent inherited from whoever started it
+/// (a passphrase file opened by a shell, a build tool's pipe): a long-lived agent must not keep
+/// them open. Call first thing, before this process opens anything of its own.
+pub fn close_inherited_fds() {
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .filter(|&fd| fd > 2)
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in fds {
+        // SAFETY: `fd` is only used for this fcntl, during which nothing else can close it
+        // (the agent is single-threaded here).
+        let open = rustix::io::fcntl_getfd(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+        // The directory handle that listed them is already closed: skip it.
+        if open.is_err() {
+            continue;
+        }
+        // SAFETY: called before the agent opens any descriptor of its own, so no Rust object
+        // in this process owns `fd`: it was inherited across exec, and nothing will use or
+        // close it again after this.
+        unsafe { rustix::io::close(fd) };
+    }
+}

@@ -11,7 +11,7 @@ pub mod protocol;
 pub mod server;
 
 use std::fs::DirBuilder;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -153,8 +153,28 @@ pub fn connect_or_start(vault_dir: &Path, idle: Duration) -> Result<Client> {
 /// Runs the agent in this process (the `vault agent` command): binds the socket, hardens the
 /// process and serves until stopped.
 pub fn run(vault_dir: &Path, idle: Duration) -> Result<()> {
+    harden::close_inherited_fds();
     harden::harden_process();
     let path = socket_path(vault_dir)?;
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    let io = |op, e| Error::Io {
+        op,
+        path: path.clone(),
+        source: e,
+    };
+    // Agents started at once by parallel commands take turns: the first binds, the others
+    // find it answering and leave, so none is orphaned behind a replaced socket.
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path.with_extension("lock"))
+        .map_err(|e| io("locking", e))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| io("locking", e.into()))?;
     if let Ok(mut c) = Client::connect(&path) {
         if c.hello().is_ok() {
             tracing::info!("an agent already serves {}", vault_dir.display());
@@ -162,14 +182,15 @@ pub fn run(vault_dir: &Path, idle: Duration) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(&path);
-    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
-    let listener = std::os::unix::net::UnixListener::bind(&path).map_err(|e| Error::Io {
-        op: "binding",
-        path: path.clone(),
-        source: e,
-    })?;
+    let listener = std::os::unix::net::UnixListener::bind(&path).map_err(|e| io("binding", e))?;
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| io("checking", e))?;
+    drop(lock);
     let agent = server::Agent::new(vault_dir.to_owned(), idle, None);
-    server::serve(listener, agent);
+    server::serve(
+        listener,
+        agent,
+        Some((path.clone(), (meta.dev(), meta.ino()))),
+    );
     let _ = std::fs::remove_file(&path);
     Ok(())
 }

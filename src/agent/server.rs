@@ -243,7 +243,11 @@ pub fn connection(agent: &Agent, stream: UnixStream) {
 
 /// Accepts connections until a `Stop` request; each connection gets a thread. A timer thread
 /// applies the idle lock even when no one asks.
-pub fn serve(listener: UnixListener, agent: Arc<Agent>) {
+///
+/// `socket`, when given, is the path the listener is bound at and its (device, inode): once
+/// the path is gone or names another socket (the vault's directory was deleted, or a racing
+/// agent replaced it), no client can reach this agent again and it exits.
+pub fn serve(listener: UnixListener, agent: Arc<Agent>, socket: Option<(PathBuf, (u64, u64))>) {
     {
         let agent = Arc::clone(&agent);
         std::thread::spawn(move || loop {
@@ -251,6 +255,14 @@ pub fn serve(listener: UnixListener, agent: Arc<Agent>) {
             agent.expire_if_idle();
             if agent.stopped() {
                 return;
+            }
+            if let Some((path, id)) = &socket {
+                use std::os::unix::fs::MetadataExt;
+                let ours = std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == *id);
+                if !ours {
+                    tracing::info!("the agent's socket is gone or replaced; exiting");
+                    std::process::exit(0);
+                }
             }
         });
     }
@@ -402,7 +414,7 @@ mod tests {
         let listener = UnixListener::bind(&sock).unwrap();
         let agent = Agent::new(dir, Duration::from_secs(900), None);
         let a2 = Arc::clone(&agent);
-        std::thread::spawn(move || serve(listener, a2));
+        std::thread::spawn(move || serve(listener, a2, None));
         let mut c = super::super::client::Client::connect(&sock).unwrap();
         assert_eq!(c.hello().unwrap().0, VERSION);
         c.unlock(&Secret::new(PASS)).unwrap();
