@@ -2,9 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::error::{Error, Result};
-use crate::vault::item::Secret;
-use crate::vault::{key_name, Unlocked};
+use crate::vault::item::{LongTermKey, Secret};
 
 /// AWS credentials. `Debug` redacts the secrets.
 #[derive(Debug, Clone)]
@@ -19,20 +17,13 @@ pub struct Credentials {
     pub expiration: Option<OffsetDateTime>,
 }
 
-/// The long-term key stored for `profile`.
-pub fn stored_key(vault: &Unlocked<'_>, profile: &str) -> Result<Credentials> {
-    let name = key_name(profile);
-    let item = vault
-        .get(&name)?
-        .ok_or_else(|| Error::NoKey(profile.into()))?;
-    let key = item.key.ok_or_else(|| Error::Tampered {
-        item: name,
-        detail: "it holds a session, not a key".into(),
-    })?;
-    Ok(Credentials {
-        access_key_id: key.access_key_id,
-        secret_access_key: key.secret_access_key,
-        session_token: None,
-        expiration: None,
-    })
+impl From<&LongTermKey> for Credentials {
+    fn from(key: &LongTermKey) -> Self {
+        Credentials {
+            access_key_id: key.access_key_id.clone(),
+            secret_access_key: key.secret_access_key.clone(),
+            session_token: None,
+            expiration: None,
+        }
+    }
 }

@@ -246,12 +246,7 @@ pub async fn resolve(
             let mfa_serial = chain.mfa_serial.clone().or(key_item.mfa_serial.clone());
             let id = key_item.access_key_id.clone();
             // One decrypt of the key item serves its id, its MFA serial and the credentials.
-            let long_term = Credentials {
-                access_key_id: key_item.access_key_id,
-                secret_access_key: key_item.secret_access_key,
-                session_token: None,
-                expiration: None,
-            };
+            let long_term = Credentials::from(&key_item);
             if opts.no_session {
                 tracing::info!("--no-session: using {}'s long-term key directly", s.name);
                 (long_term, id, false)

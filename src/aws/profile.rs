@@ -177,11 +177,11 @@ impl Config {
                     path.join(" -> ")
                 )));
             }
-            // A backend error (unsafe modes, a broken store) is an error, not "no key".
-            let stored = has_key(&current)?;
+            // Asked only where the answer matters: on `pass` or a helper each question is a
+            // decrypt. A backend error (unsafe modes, a broken store) is an error, not "no key".
             let settings = match self.settings(&current)? {
                 Some(s) => s,
-                None if stored => Settings::from_profile(&current, None)?,
+                None if has_key(&current)? => Settings::from_profile(&current, None)?,
                 None if current == name => return Err(Error::NoProfile(name.to_owned())),
                 None => {
                     return Err(Error::Config(format!(
@@ -223,7 +223,7 @@ impl Config {
                     roles.push(settings);
                     current = src;
                 }
-                (None, _) if settings.credential_process.is_some() && !stored => {
+                (None, _) if settings.credential_process.is_some() && !has_key(&current)? => {
                     break Source::Process(settings)
                 }
                 (None, _) => break Source::StoredKey(settings),

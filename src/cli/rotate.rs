@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::aws::profile::Config;
 use crate::aws::{iam, sts::Sts};
-use crate::creds::{stored_key, Credentials};
+use crate::creds::Credentials;
 use crate::error::{Error, Result};
 use crate::vault::item::{Item, LongTermKey};
 use crate::vault::{key_name, session_name};
@@ -30,7 +30,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         .get(&name)?
         .and_then(|i| i.key)
         .ok_or_else(|| Error::NoKey(args.profile.clone()))?;
-    let old = stored_key(&unlocked, &args.profile)?;
+    let old = Credentials::from(&item);
     let rt = super::runtime()?;
     rt.block_on(async {
         let config = Config::load().await?;
