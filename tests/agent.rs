@@ -114,6 +114,7 @@ fn real_short_idle_timeout_locks() {
 fn sigkill_of_the_agent_loses_nothing_and_a_new_one_starts() {
     let env = Env::init();
     let _stop = StopAgent(&env);
+    env.add_key("before", "AKIABEFORE", "b");
     assert_success(&run(agent_cmd(&env, &["unlock"], true)), &["unlock"]);
     let pid = agent_pid(&env);
     // Writers in flight through the agent while it is killed.
@@ -136,15 +137,29 @@ fn sigkill_of_the_agent_loses_nothing_and_a_new_one_starts() {
     for mut w in writers {
         let _ = w.wait();
     }
-    // A new agent starts on demand (with the passphrase), and every stored item opens.
-    for name in env
-        .ok(&["list", "--json"])
-        .lines()
-        .filter(|l| l.contains("\"p"))
-    {
-        let p = name.trim().trim_matches(|c| c == '"' || c == ',');
-        let out = run(agent_cmd(&env, &["export", p, "--no-session"], true));
+    // A new agent starts on demand (with the passphrase), and every stored item opens to the
+    // key it was written with: the one stored before the kill, and each writer's that landed.
+    let listed: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--json"])).unwrap();
+    let keys: Vec<&str> = listed["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"before"), "{keys:?}");
+    for p in keys {
+        let out = run(agent_cmd(
+            &env,
+            &["export", p, "--no-session", "-f", "json"],
+            true,
+        ));
         assert_success(&out, &["export after the agent was killed"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want = match p.strip_prefix('p') {
+            Some(i) => format!("AKIAKILL{i}"),
+            None => "AKIABEFORE".into(),
+        };
+        assert_eq!(v["AWS_ACCESS_KEY_ID"], want.as_str(), "{p}");
     }
     let new_pid = agent_pid(&env);
     assert_ne!(new_pid, pid);
