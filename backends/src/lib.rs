@@ -13,11 +13,13 @@ use std::path::PathBuf;
 
 pub mod file;
 pub mod helper;
+pub mod keychain;
 pub mod pass;
 pub mod split;
 
 pub use file::FileBackend;
 pub use helper::HelperBackend;
+pub use keychain::KeychainBackend;
 pub use pass::PassBackend;
 pub use split::Split;
 

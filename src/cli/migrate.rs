@@ -13,7 +13,7 @@ use super::Ctx;
 /// Arguments of `vault migrate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The backend to move to: file, pass or helper:NAME.
+    /// The backend to move to: file, keychain[:STORE], pass or helper:NAME.
     #[arg(long, value_name = "B")]
     pub to: String,
 }

@@ -5,6 +5,7 @@
 
 pub mod crypto;
 pub mod item;
+pub mod keychain_slot;
 
 use std::path::Path;
 
@@ -63,14 +64,27 @@ pub fn open_backend(vault_dir: &Path, kind: &str, create: bool) -> Result<Box<dy
                 std::time::Duration::from_secs(10),
             )?,
         ),
-        "keychain" => {
-            return Err(Error::Usage(
-                "the keychain backend is not available in this build\n  hint: use file, pass or helper:NAME (e.g. a docker-credential-secretservice linked as vault-backend-secretservice)".into(),
-            ))
+        k if k == "keychain" || k.starts_with("keychain:") => {
+            let store = match k.strip_prefix("keychain:") {
+                None => vault_backends::keychain::Store::os_default(),
+                Some(name) => vault_backends::keychain::Store::parse(name).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "unknown keychain store {:?}\n  hint: use keychain (this system's own), keychain:secret-service or keychain:keyutils",
+                        crate::sanitize(name)
+                    ))
+                })?,
+            };
+            let service = std::env::var("VAULT_KEYCHAIN_SERVICE").unwrap_or_default();
+            let service = if service.is_empty() {
+                vault_backends::keychain::DEFAULT_SERVICE
+            } else {
+                &service
+            };
+            Box::new(vault_backends::KeychainBackend::open(store, service)?)
         }
         other => {
             return Err(Error::Usage(format!(
-                "unknown backend {:?}\n  hint: use file, pass or helper:NAME",
+                "unknown backend {:?}\n  hint: use file, keychain, keychain:keyutils, pass or helper:NAME",
                 crate::sanitize(other)
             )))
         }

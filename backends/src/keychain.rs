@@ -1,0 +1,381 @@
+//! The `keychain` backend: items in the operating system's credential store, through
+//! `keyring-core` with an explicitly built store (never keyring's process-wide default store,
+//! which needs a session bus and remembers a failed start for the whole process).
+//!
+//! Stores ([`Store`]):
+//! - `secret-service` (Linux default): the freedesktop Secret Service (gnome-keyring, KWallet,
+//!   KeePassXC) over D-Bus, spoken by pure-Rust zbus with RustCrypto session encryption; items
+//!   go to the default (login) collection with the attributes `service` and `username`.
+//! - `keyutils` (Linux): the kernel key-management facility. Keys live in the caller's session
+//!   keyring (inherited by every process of a login session) and are linked into the user's
+//!   persistent keyring. **Volatile**: they are gone after a reboot, and after logout once the
+//!   persistent keyring expires (`/proc/sys/kernel/keys/persistent_keyring_expiry`, 3 days by
+//!   default); a process outside any session keyring it possesses is refused. One key holds
+//!   at most 32,767 bytes.
+//! - `macos` (macOS default): the login keychain. `windows` (Windows default): the Credential
+//!   Manager. Both build only on their own OS and are not exercised by this project's tests.
+//!
+//! Item `NAME` of a vault whose service is `SERVICE` is the credential (`SERVICE`, `NAME`).
+//! The service defaults to `vault`; `VAULT_KEYCHAIN_SERVICE` picks another one so two vaults can
+//! share a keychain. Every value is age ciphertext made by `vault`: the keychain adds its own
+//! protection on top and never sees a plaintext secret.
+//!
+//! A set replaces the whole value in one call to the store (Secret Service `CreateItem` with
+//! `replace`, keyutils `add_key` on an existing description), so a reader sees the old or the
+//! new bytes. Nothing here ever falls back to another store or to a file: an unreachable or
+//! locked keychain is an error that says how to fix it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use keyring_core::{CredentialStore, Entry, Error as KError};
+
+use crate::{Backend, Error};
+
+/// The default service name of vault's items.
+pub const DEFAULT_SERVICE: &str = "vault";
+
+/// The kernel keyring's limit on one key's payload (`user` key type), in bytes.
+pub const KEYUTILS_MAX: usize = 32_767;
+
+/// Which credential store holds the items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// The freedesktop Secret Service over D-Bus (Linux).
+    SecretService,
+    /// The Linux kernel keyring (session + persistent keyrings; volatile).
+    Keyutils,
+    /// The macOS login keychain.
+    MacOs,
+    /// The Windows Credential Manager.
+    Windows,
+}
+
+impl Store {
+    /// The store `keychain` means on this operating system.
+    pub fn os_default() -> Store {
+        if cfg!(target_os = "macos") {
+            Store::MacOs
+        } else if cfg!(target_os = "windows") {
+            Store::Windows
+        } else {
+            Store::SecretService
+        }
+    }
+
+    /// Parses a store name (`secret-service`, `keyutils`, `macos`, `windows`).
+    pub fn parse(name: &str) -> Option<Store> {
+        Some(match name {
+            "secret-service" | "secretservice" => Store::SecretService,
+            "keyutils" | "kernel" => Store::Keyutils,
+            "macos" => Store::MacOs,
+            "windows" => Store::Windows,
+            _ => return None,
+        })
+    }
+
+    /// The store's name as `parse` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Store::SecretService => "secret-service",
+            Store::Keyutils => "keyutils",
+            Store::MacOs => "macos",
+            Store::Windows => "windows",
+        }
+    }
+
+    /// The most a single item may hold in this store.
+    fn max_len(self) -> usize {
+        match self {
+            Store::Keyutils => KEYUTILS_MAX,
+            // The Credential Manager's blob limit (CRED_MAX_CREDENTIAL_BLOB_SIZE).
+            Store::Windows => 5 * 512,
+            _ => 1 << 20,
+        }
+    }
+
+    /// What to do when the store refuses access.
+    fn access_hint(self) -> &'static str {
+        match self {
+            Store::SecretService => {
+                "the Secret Service refused access (is the keyring locked?): unlock it by logging in \
+                 to the desktop session, or with `gnome-keyring-daemon --unlock` on a headless machine"
+            }
+            Store::Keyutils => {
+                "the kernel keyring refused access: vault needs a session keyring this process \
+                 possesses (a login session has one; otherwise run vault under `keyctl session -`)"
+            }
+            Store::MacOs => "the macOS keychain refused access: unlock the login keychain",
+            Store::Windows => "the Windows Credential Manager refused access",
+        }
+    }
+
+    /// Builds the keyring-core store; fails when it cannot be reached.
+    fn build(self) -> Result<Arc<CredentialStore>, Error> {
+        let unavailable = |what: &str| {
+            Error::Other(format!(
+                "the {what} keychain store is not available on this operating system\n  \
+                 hint: use `keychain` (this system's own store), pass, file or helper:NAME"
+            ))
+        };
+        match self {
+            #[cfg(target_os = "linux")]
+            Store::SecretService => {
+                let store: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()
+                    .map_err(|e| {
+                        let bus = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+                            "DBUS_SESSION_BUS_ADDRESS is set"
+                        } else {
+                            "DBUS_SESSION_BUS_ADDRESS is not set"
+                        };
+                        Error::Other(format!(
+                            "cannot reach the Secret Service over the D-Bus session bus ({bus}): {}\n  \
+                             hint: run vault in a desktop session with gnome-keyring or KWallet running; \
+                             on a headless machine use `dbus-run-session` and \
+                             `gnome-keyring-daemon --unlock`, or another backend \
+                             (keychain:keyutils, pass, file)",
+                            one_line(&e)
+                        ))
+                    })?;
+                Ok(store)
+            }
+            #[cfg(target_os = "linux")]
+            Store::Keyutils => {
+                let config = HashMap::from([("service_no_divider", "true")]);
+                let store: Arc<CredentialStore> =
+                    linux_keyutils_keyring_store::Store::new_with_configuration(&config).map_err(
+                        |e| Error::Other(format!("the kernel keyring: {}", one_line(&e))),
+                    )?;
+                Ok(store)
+            }
+            #[cfg(target_os = "macos")]
+            Store::MacOs => {
+                let store: Arc<CredentialStore> =
+                    apple_native_keyring_store::keychain::Store::new().map_err(|e| {
+                        Error::Other(format!("the macOS keychain: {}", one_line(&e)))
+                    })?;
+                Ok(store)
+            }
+            #[cfg(target_os = "windows")]
+            Store::Windows => {
+                let store: Arc<CredentialStore> = windows_native_keyring_store::Store::new()
+                    .map_err(|e| {
+                        Error::Other(format!("the Windows Credential Manager: {}", one_line(&e)))
+                    })?;
+                Ok(store)
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(unavailable(other.name())),
+        }
+    }
+}
+
+/// Items as credentials of one service in an OS credential store.
+pub struct KeychainBackend {
+    store: Arc<CredentialStore>,
+    which: Store,
+    service: String,
+}
+
+impl std::fmt::Debug for KeychainBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeychainBackend")
+            .field("store", &self.which)
+            .field("service", &self.service)
+            .finish()
+    }
+}
+
+impl KeychainBackend {
+    /// Connects to `which` and uses the credentials of `service`.
+    pub fn open(which: Store, service: &str) -> Result<Self, Error> {
+        if service.is_empty()
+            || service.len() > 64
+            || !service
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return Err(Error::InvalidName(
+                service.to_owned(),
+                "a keychain service name is 1 to 64 of letters, digits and -_.:",
+            ));
+        }
+        Ok(KeychainBackend {
+            store: which.build()?,
+            which,
+            service: service.to_owned(),
+        })
+    }
+
+    /// The store in use.
+    pub fn store(&self) -> Store {
+        self.which
+    }
+
+    fn entry(&self, name: &str) -> Result<Entry, Error> {
+        if name.is_empty() || name.len() > 255 || name.contains(['\0', '\n']) {
+            return Err(Error::InvalidName(
+                name.to_owned(),
+                "a keychain item name is 1 to 255 bytes without NUL or newline",
+            ));
+        }
+        Entry::new_in_store(&self.store, &self.service, name).map_err(|e| self.error(name, e))
+    }
+
+    /// Maps a keyring error to a message that says what failed and what to do.
+    fn error(&self, name: &str, e: KError) -> Error {
+        match e {
+            KError::NoStorageAccess(inner) => Error::Other(format!(
+                "{} ({name}): {}\n  hint: {}",
+                self.location(),
+                crate::helper::sanitize(inner.to_string().as_bytes()),
+                self.which.access_hint()
+            )),
+            KError::Ambiguous(entries) => Error::Other(format!(
+                "{} holds {} items for {name}: remove the extra ones with the keychain's own tool \
+                 (e.g. `secret-tool clear service {} username {name}`)",
+                self.location(),
+                entries.len(),
+                self.service
+            )),
+            other => Error::Other(format!(
+                "{} ({name}): {}",
+                self.location(),
+                one_line(&other)
+            )),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn list_keyutils(&self) -> Result<Vec<String>, Error> {
+        use linux_keyutils::{KeyRing, KeyRingIdentifier};
+        let access = |e: linux_keyutils::KeyError| {
+            Error::Other(format!(
+                "{}: listing the session keyring: {e:?}\n  hint: {}",
+                self.location(),
+                self.which.access_hint()
+            ))
+        };
+        let suffix = format!("@{}", self.service);
+        let mut names = Vec::new();
+        let mut rings =
+            vec![KeyRing::from_special_id(KeyRingIdentifier::Session, false).map_err(access)?];
+        rings.extend(KeyRing::get_persistent(KeyRingIdentifier::Session).ok());
+        for ring in rings {
+            let links = ring.get_links(65_536).map_err(access)?;
+            for link in links.iter() {
+                let Some(key) = link.as_key() else { continue };
+                let Ok(meta) = key.metadata() else { continue };
+                let name = meta
+                    .get_description()
+                    .strip_prefix("keyring:")
+                    .and_then(|d| d.strip_suffix(suffix.as_str()));
+                if let Some(name) = name.filter(|n| !n.is_empty()) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        Ok(names)
+    }
+}
+
+impl Backend for KeychainBackend {
+    fn kind(&self) -> &'static str {
+        "keychain"
+    }
+
+    fn location(&self) -> String {
+        let what = match self.which {
+            Store::SecretService => "the Secret Service",
+            Store::Keyutils => "the kernel keyring",
+            Store::MacOs => "the macOS keychain",
+            Store::Windows => "the Windows Credential Manager",
+        };
+        format!("{what} (service {})", self.service)
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        match self.entry(name)?.get_secret() {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(KError::NoEntry) => Ok(None),
+            Err(e) => Err(self.error(name, e)),
+        }
+    }
+
+    fn set(&self, name: &str, value: &[u8]) -> Result<(), Error> {
+        if value.len() > self.which.max_len() {
+            return Err(Error::Other(format!(
+                "{}: item {name} is {} bytes, more than the {} bytes one item can hold there",
+                self.location(),
+                value.len(),
+                self.which.max_len()
+            )));
+        }
+        self.entry(name)?
+            .set_secret(value)
+            .map_err(|e| self.error(name, e))
+    }
+
+    fn remove(&self, name: &str) -> Result<bool, Error> {
+        match self.entry(name)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(KError::NoEntry) => Ok(false),
+            Err(e) => Err(self.error(name, e)),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<String>, Error> {
+        let mut names = match self.which {
+            #[cfg(target_os = "linux")]
+            Store::Keyutils => self.list_keyutils()?,
+            _ => {
+                let spec = match self.which {
+                    Store::Windows => HashMap::new(),
+                    _ => HashMap::from([("service", self.service.as_str())]),
+                };
+                let found = self
+                    .store
+                    .search(&spec)
+                    .map_err(|e| self.error("listing", e))?;
+                found
+                    .iter()
+                    .filter_map(Entry::get_specifiers)
+                    .filter(|(service, _)| *service == self.service)
+                    .map(|(_, user)| user)
+                    .collect()
+            }
+        };
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+}
+
+/// An error's text on one line, control characters escaped.
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    crate::helper::sanitize(e.to_string().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_names_round_trip() {
+        for s in [
+            Store::SecretService,
+            Store::Keyutils,
+            Store::MacOs,
+            Store::Windows,
+        ] {
+            assert_eq!(Store::parse(s.name()), Some(s));
+        }
+        assert_eq!(Store::parse("gnome"), None);
+    }
+
+    #[test]
+    fn a_bad_service_name_is_refused_before_any_connection() {
+        let e = KeychainBackend::open(Store::SecretService, "a@b").unwrap_err();
+        assert!(e.to_string().contains("service name"), "{e}");
+    }
+}
