@@ -63,6 +63,9 @@ pub enum Error {
     /// `init` on an existing vault.
     #[error("a vault already exists at {0}\n  hint: use `vault passwd` to change its passphrase, or choose another --vault-dir")]
     AlreadyInitialized(String),
+    /// The vault has no such key slot.
+    #[error("this vault has no {0} slot\n  hint: `vault slot list` shows its slots; `vault slot add {0}` adds one")]
+    NoSlot(&'static str),
     /// No such item.
     #[error("no stored key for profile {0:?}\n  hint: `vault add {0}` stores one; `vault list` shows what is stored")]
     NoKey(String),
@@ -117,7 +120,9 @@ impl Error {
         match self {
             Error::WrongPassphrase => ExitCode::WrongPassphrase,
             Error::Locked | Error::Passphrase { .. } => ExitCode::Locked,
-            Error::NotInitialized(_) | Error::NoKey(_) | Error::NoProfile(_) => ExitCode::NotFound,
+            Error::NotInitialized(_) | Error::NoKey(_) | Error::NoSlot(_) | Error::NoProfile(_) => {
+                ExitCode::NotFound
+            }
             Error::AlreadyInitialized(_) | Error::Usage(_) => ExitCode::Usage,
             Error::Tampered { .. } | Error::SlotBounds(_) => ExitCode::Tampered,
             Error::Config(_) => ExitCode::Config,

@@ -98,6 +98,11 @@ impl Client {
         .map(drop)
     }
 
+    /// Has the agent unlock through the vault's keychain slot.
+    pub fn unlock_keychain(&mut self) -> Result<()> {
+        self.call(&Request::UnlockKeychain).map(drop)
+    }
+
     /// Drops the key (and with `stop`, ends the agent).
     pub fn lock(&mut self, stop: bool) -> Result<()> {
         self.call(if stop { &Request::Stop } else { &Request::Lock })

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::vault::item::Secret;
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The largest frame either side accepts (items are at most 1 MiB, base64 grows them 4/3).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 
@@ -28,6 +28,9 @@ pub enum Request {
         /// The passphrase.
         passphrase: Secret,
     },
+    /// Unlock through the vault's keychain slot (the agent reads the keychain itself, so the
+    /// identity never crosses the socket).
+    UnlockKeychain,
     /// Decrypt an item (base64 age ciphertext).
     Open {
         /// Item name, for messages.

@@ -96,6 +96,17 @@ impl Agent {
         }
     }
 
+    /// Keeps `master` (in locked memory) and starts the idle timer.
+    fn hold(&self, master: MasterIdentity) -> Response {
+        let master = Box::new(master);
+        super::harden::lock_memory(&*master);
+        let mut inner = self.inner();
+        inner.master = Some(master);
+        inner.deadline = Some((self.clock)() + self.idle);
+        tracing::info!("unlocked");
+        Response::Ok
+    }
+
     /// Answers one request.
     pub fn handle(&self, req: Request) -> Response {
         self.expire_if_idle();
@@ -115,16 +126,18 @@ impl Agent {
                 };
                 let secret = secrecy::SecretString::from(passphrase.expose().to_owned());
                 match MasterIdentity::open_slot(&slot, &secret) {
-                    Ok((master, _)) => {
-                        let master = Box::new(master);
-                        super::harden::lock_memory(&*master);
-                        let mut inner = self.inner();
-                        inner.master = Some(master);
-                        inner.deadline = Some((self.clock)() + self.idle);
-                        tracing::info!("unlocked");
-                        Response::Ok
-                    }
+                    Ok((master, _)) => self.hold(master),
                     Err(e) => Self::crypto_error(e),
+                }
+            }
+            Request::UnlockKeychain => {
+                let kind = crate::vault::backend_kind(&self.vault_dir, None);
+                let vault = crate::vault::open_backend(&self.vault_dir, &kind, false)
+                    .map(crate::vault::Vault::new);
+                match vault.and_then(|v| v.unlock_keychain()) {
+                    Ok(Some(master)) => self.hold(master),
+                    Ok(None) => Self::error(ErrorKind::NotFound, "this vault has no keychain slot"),
+                    Err(e) => Self::error(ErrorKind::Other, e.to_string()),
                 }
             }
             Request::Open { name, ciphertext } => {

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use crate::agent;
 use crate::error::Result;
-use crate::vault::item::Secret;
 
 use super::Ctx;
 
@@ -30,12 +29,10 @@ pub fn unlock(ctx: &Ctx, _args: UnlockArgs) -> Result<()> {
     let vault = ctx.vault()?;
     vault.slot()?;
     let mut client = agent::connect_or_start(&ctx.vault_dir, ctx.agent_idle)?;
-    if client.status()?.unlocked {
+    if !ctx.unlock_agent(&vault, &mut client)? {
         eprintln!("vault: the agent is already unlocked");
         return Ok(());
     }
-    let pass = Secret::from(ctx.pass.read("Vault passphrase: ")?);
-    client.unlock(&pass)?;
     eprintln!(
         "vault: unlocked; the agent locks after {} min without use",
         ctx.agent_idle.as_secs() / 60
@@ -81,6 +78,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     let params = crate::vault::crypto::MasterIdentity::slot_params(&slot)
         .map(|p| p.to_string())
         .unwrap_or_else(|e| format!("unreadable ({e})"));
+    let keychain = vault.keychain_slot()?.map(|d| d.store);
     let agent = agent::connect(&ctx.vault_dir)?
         .map(|mut c| c.status())
         .transpose()?;
@@ -90,6 +88,7 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             "backend": vault.backend().kind(),
             "location": vault.backend().location(),
             "kdf": params,
+            "keychain_slot": keychain,
             "agent": agent.as_ref().map(|a| serde_json::json!({
                 "pid": a.pid, "unlocked": a.unlocked, "idle_left_secs": a.idle_left_secs,
                 "socket": socket.display().to_string(),
@@ -104,6 +103,9 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         vault.backend().location()
     );
     println!("slot:     {params}");
+    if let Some(store) = keychain {
+        println!("slot:     keychain ({store}): unlocks without the passphrase");
+    }
     match agent {
         Some(a) if a.unlocked => println!(
             "agent:    unlocked (pid {}, locks in {} s)",

@@ -25,6 +25,7 @@ mod passwd;
 mod recover;
 mod remove;
 mod rotate;
+mod slot;
 
 /// An encrypted credential vault for AWS.
 ///
@@ -48,7 +49,7 @@ pub struct Global {
     #[arg(long, global = true, env = "VAULT_DIR", value_name = "DIR")]
     pub vault_dir: Option<PathBuf>,
 
-    /// Storage backend: file, pass or helper:NAME [default: VAULT_BACKEND, else what init or
+    /// Storage backend: file, keychain[:secret-service|keyutils], pass or helper:NAME [default: VAULT_BACKEND, else what init or
     /// migrate recorded in the vault directory, else file].
     #[arg(long, global = true, value_name = "B")]
     pub backend: Option<String>,
@@ -89,10 +90,12 @@ pub enum Command {
     Rotate(rotate::Args),
     /// Change the passphrase (rewrites only the passphrase slot).
     Passwd(passwd::Args),
-    /// Move every item to another backend (file, pass, helper:NAME), verified before removal.
+    /// Move every item to another backend (file, keychain, pass, helper:NAME), verified before removal.
     Migrate(migrate::Args),
     /// Print the master identity (AGE-SECRET-KEY-1...) for recovery with the `age` CLI.
     Recover(recover::Args),
+    /// Add, remove or list key slots (the keychain slot unlocks without a passphrase).
+    Slot(slot::Args),
     /// Unlock the agent so later commands need no passphrase.
     Unlock(agent::UnlockArgs),
     /// Drop the agent's key now (--stop also ends the agent).
@@ -187,26 +190,61 @@ impl Ctx {
         Ok(Vault::new(self.backend(false)?))
     }
 
-    /// Unlocks `vault` with the passphrase from the configured sources.
+    /// Unlocks `vault`: through the agent (started when needed) unless `--no-agent`, by the
+    /// keychain slot when the vault has one, else with the passphrase from its sources.
     pub fn unlock<'v>(&self, vault: &'v Vault) -> Result<Unlocked<'v>> {
         // Fail before prompting when there is no vault.
         vault.slot()?;
         if !self.no_agent {
             let mut client = crate::agent::connect_or_start(&self.vault_dir, self.agent_idle)?;
-            if !client.status()?.unlocked {
-                let pass = crate::vault::item::Secret::from(self.pass.read("Vault passphrase: ")?);
-                client.unlock(&pass)?;
-            }
+            self.unlock_agent(vault, &mut client)?;
             return Ok(
                 vault.with_sealer(Box::new(crate::agent::client::AgentSealer(
                     std::cell::RefCell::new(client),
                 ))),
             );
         }
+        if vault.keychain_slot()?.is_some() {
+            match vault.unlock_keychain() {
+                Ok(Some(master)) => return Ok(vault.with_sealer(Box::new(master))),
+                Ok(None) => {}
+                Err(e) => keychain_fallback(&e),
+            }
+        }
         let pass = self.pass.read("Vault passphrase: ")?;
         let (master, _) = vault.unlock_master(&pass)?;
         Ok(vault.with_sealer(Box::new(master)))
     }
+
+    /// Unlocks a locked agent: the agent tries the keychain slot itself when the vault has
+    /// one; otherwise (or when that fails) it gets the passphrase. Returns whether it was
+    /// locked.
+    pub fn unlock_agent(
+        &self,
+        vault: &Vault,
+        client: &mut crate::agent::client::Client,
+    ) -> Result<bool> {
+        if client.status()?.unlocked {
+            return Ok(false);
+        }
+        if vault.keychain_slot()?.is_some() {
+            match client.unlock_keychain() {
+                Ok(()) => return Ok(true),
+                Err(e) => keychain_fallback(&e),
+            }
+        }
+        let pass = crate::vault::item::Secret::from(self.pass.read("Vault passphrase: ")?);
+        client.unlock(&pass)?;
+        Ok(true)
+    }
+}
+
+/// Says why the keychain slot did not unlock before the passphrase is asked for.
+fn keychain_fallback(e: &Error) {
+    tracing::warn!(
+        "the keychain slot did not unlock the vault, asking for the passphrase: {}",
+        crate::sanitize_message(&e.to_string())
+    );
 }
 
 /// Runs a parsed command line; returns the exit status (a child's, for `exec --fork`).
@@ -226,6 +264,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Passwd(a) => done(passwd::run(&ctx, a)),
         Command::Migrate(a) => done(migrate::run(&ctx, a)),
         Command::Recover(a) => done(recover::run(&ctx, a)),
+        Command::Slot(a) => done(slot::run(&ctx, a)),
         Command::Unlock(a) => done(agent::unlock(&ctx, a)),
         Command::Lock(a) => done(agent::lock(&ctx, a)),
         Command::Status(a) => done(agent::status(&ctx, a)),
