@@ -89,3 +89,218 @@ fn round_trip_through_the_secret_service() {
     );
     assert!(!stdout.contains("AGE-SECRET-KEY"));
 }
+
+const CONFIG: &str = "[profile src]\nregion = us-east-1\n[profile prod]\nsource_profile = src\nrole_arn = arn:aws:iam::123456789012:role/prod\n";
+const CANARY: &str = "keychain-canary-secret-8f3a";
+
+/// A keychain service name no other test (or earlier run) uses.
+fn service(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("vt-{tag}-{}-{nanos}", std::process::id())
+}
+
+fn need_keyctl() -> bool {
+    require("keyctl (package keyutils)", have("keyctl"))
+}
+
+#[test]
+fn round_trip_on_the_secret_service_and_the_kernel_keyring() {
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    if !need_keyctl() {
+        return;
+    }
+    let Some(moto) = Moto::start(&[]) else { return };
+    for backend in ["keychain", "keychain:keyutils"] {
+        let mut env = Env::new();
+        let svc = service("rt");
+        if backend == "keychain" {
+            env.vars = keyring.vars(&svc);
+        } else {
+            env.use_keyutils(&svc);
+        }
+        let items = || {
+            if backend == "keychain" {
+                keyring.items(&svc)
+            } else {
+                keyutils_items(&svc)
+            }
+        };
+        std::fs::write(env.path("home/aws-config"), CONFIG).unwrap();
+        env.ok(&["--backend", backend, "init", "--kdf-memory", "64"]);
+        env.add_key("src", "AKIAKEYCHAIN", CANARY);
+        let status = env.ok(&["status"]);
+        assert!(status.contains("backend:  keychain"), "{backend}: {status}");
+        let out = env.run_env(
+            &[
+                "exec",
+                "prod",
+                "--",
+                "aws",
+                "sts",
+                "get-caller-identity",
+                "--query",
+                "Arn",
+                "--output",
+                "text",
+            ],
+            &[("AWS_ENDPOINT_URL_STS", &moto.url())],
+        );
+        assert_success(&out, &[backend, "exec"]);
+        let arn = String::from_utf8_lossy(&out.stdout);
+        assert!(arn.contains(":assumed-role/prod/"), "{backend}: {arn}");
+        let list = env.ok(&["list"]);
+        assert!(
+            list.contains("src") && list.contains("session"),
+            "{backend}: {list}"
+        );
+        // The key and the slot are in the keychain; locally only sessions (sealed) remain.
+        assert_eq!(items(), ["key.src", "slot.passphrase"], "{backend}");
+        for f in files_under(&env.dir) {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                !name.ends_with(".age") || name.starts_with("session."),
+                "{backend}: {name} is local"
+            );
+        }
+        for f in files_under(env.tmp.path()) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                !contains(&bytes, CANARY.as_bytes()),
+                "{backend}: plaintext secret in {}",
+                f.display()
+            );
+        }
+        env.ok(&["remove", "src"]);
+        assert_code(
+            &env.run(&["export", "src", "--no-session"]),
+            66,
+            "a removed key",
+        );
+        assert_eq!(items(), ["slot.passphrase"], "{backend}");
+        // Moving to files takes the last item out of the keychain.
+        env.ok(&["migrate", "--to", "file"]);
+        assert!(items().is_empty(), "{backend}: {:?}", items());
+        env.ok(&["status"]);
+    }
+}
+
+#[test]
+fn keychain_slot_unlocks_without_a_passphrase_until_removed() {
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    let mut env = Env::init();
+    env.vars = keyring.vars(&service("slot"));
+    env.add_key("p", "AKIASLOT", "slot-secret");
+    let no_pass = |args: &[&str], agent: bool| {
+        let mut c = env.cmd(args);
+        c.env_remove("VAULT_PASSPHRASE_FILE")
+            .env("VAULT_NO_AGENT", if agent { "0" } else { "1" });
+        c.output().unwrap()
+    };
+    assert_code(
+        &no_pass(&["export", "p", "--no-session"], false),
+        79,
+        "no slot, no passphrase",
+    );
+    env.ok(&["slot", "add", "keychain"]);
+    let slots = env.ok(&["slot", "list"]);
+    assert!(slots.contains("keychain    secret-service"), "{slots}");
+    let unlock_items = keyring.items("vault-unlock");
+    assert_eq!(unlock_items.len(), 1, "{unlock_items:?}");
+    // In-process and through the agent, with no passphrase source at all.
+    let out = no_pass(&["export", "p", "--no-session", "--format", "env"], false);
+    assert_success(&out, &["export without a passphrase"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AKIASLOT"));
+    assert_success(&no_pass(&["unlock"], true), &["unlock via the keychain"]);
+    let status = String::from_utf8(no_pass(&["status"], true).stdout).unwrap();
+    assert!(status.contains("unlocked"), "{status}");
+    assert!(
+        status.contains("slot:     keychain (secret-service)"),
+        "{status}"
+    );
+    assert_success(
+        &no_pass(&["export", "p", "--no-session"], true),
+        &["export via the agent"],
+    );
+    assert_success(&no_pass(&["lock", "--stop"], true), &["lock"]);
+
+    // Removing the slot takes the identity out of the keychain and brings the prompt back.
+    env.ok(&["slot", "remove", "keychain"]);
+    assert!(keyring.items("vault-unlock").is_empty());
+    assert_code(
+        &no_pass(&["export", "p", "--no-session"], false),
+        79,
+        "slot removed",
+    );
+    assert_code(&env.run(&["slot", "remove", "keychain"]), 66, "no slot");
+    env.ok(&["export", "p", "--no-session"]);
+
+    // A locked keychain: a warning, then the passphrase, which still works.
+    env.ok(&["slot", "add", "keychain"]);
+    keyring.lock();
+    let out = env.run(&["export", "p", "--no-session"]);
+    assert_success(&out, &["export with a locked keychain"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("keychain slot did not unlock") && stderr.contains("locked"),
+        "{stderr}"
+    );
+    assert_code(
+        &no_pass(&["export", "p", "--no-session"], false),
+        79,
+        "locked keychain, no passphrase",
+    );
+}
+
+#[test]
+fn an_unreachable_or_locked_keychain_is_a_clear_error_and_writes_nothing() {
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    let mut env = Env::new();
+    env.vars = keyring.vars(&service("err"));
+    env.ok(&["--backend", "keychain", "init", "--kdf-memory", "64"]);
+    env.add_key("p", "AKIAERR", "e");
+    let before = keyring.items(&service("none"));
+    assert!(before.is_empty());
+
+    // No session bus.
+    let out = env.run_env(
+        &["list"],
+        &[("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")],
+    );
+    assert_code(&out, 69, "no D-Bus");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("D-Bus") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+
+    // A locked collection: refused with the fix, nothing falls back to a file.
+    keyring.lock();
+    let files_before = files_under(&env.dir);
+    let out = env.run_env(
+        &["add", "q", "--env"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAQ"),
+            ("AWS_SECRET_ACCESS_KEY", "q"),
+        ],
+    );
+    assert_code(&out, 69, "locked keychain");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("locked") && stderr.contains("unlock"),
+        "{stderr}"
+    );
+    assert_eq!(
+        files_under(&env.dir),
+        files_before,
+        "a locked keychain wrote files"
+    );
+}

@@ -241,8 +241,8 @@ impl Ctx {
 
 /// Says why the keychain slot did not unlock before the passphrase is asked for.
 fn keychain_fallback(e: &Error) {
-    tracing::warn!(
-        "the keychain slot did not unlock the vault, asking for the passphrase: {}",
+    eprintln!(
+        "vault: warning: the keychain slot did not unlock the vault, asking for the passphrase: {}",
         crate::sanitize_message(&e.to_string())
     );
 }

@@ -37,6 +37,10 @@ pub struct Env {
     pub tmp: tempfile::TempDir,
     pub dir: PathBuf,
     pub passfile: PathBuf,
+    /// A program (and its arguments) that runs the binary, e.g. `keyctl session -`.
+    pub wrapper: Vec<String>,
+    /// Extra variables for every command (a keyring's D-Bus address, ...).
+    pub vars: Vec<(String, String)>,
 }
 
 impl Env {
@@ -53,7 +57,13 @@ impl Env {
             std::os::unix::fs::PermissionsExt::from_mode(0o700),
         )
         .unwrap();
-        Env { tmp, dir, passfile }
+        Env {
+            tmp,
+            dir,
+            passfile,
+            wrapper: Vec::new(),
+            vars: Vec::new(),
+        }
     }
 
     /// A fresh, initialised vault at the lowest allowed KDF cost (tests run many unlocks).
@@ -69,7 +79,14 @@ impl Env {
 
     /// A command for the binary with a clean, private environment.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = match self.wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         c.args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -91,7 +108,16 @@ impl Env {
         if let Some(root) = pyenv_root() {
             c.env("PYENV_ROOT", root);
         }
+        c.envs(self.vars.iter().map(|(k, v)| (k, v)));
         c
+    }
+
+    /// Runs every later command in a fresh session keyring (`keyctl session -`), as a login
+    /// session would, with a keychain service of its own.
+    pub fn use_keyutils(&mut self, service: &str) {
+        self.wrapper = ["keyctl", "session", "-"].map(String::from).to_vec();
+        self.vars
+            .push(("VAULT_KEYCHAIN_SERVICE".into(), service.to_owned()));
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
@@ -138,6 +164,11 @@ pub fn assert_success(out: &Output, args: &[&str]) {
 /// Asserts a failure with exactly `code`, a `vault:` message, and no panic.
 pub fn assert_code(out: &Output, code: i32, what: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // `keyctl session -` (the keyutils tests' wrapper) announces itself first.
+    let stderr = match stderr.strip_prefix("Joined session keyring: ") {
+        Some(rest) => rest.split_once('\n').map_or("", |(_, r)| r).to_owned(),
+        None => stderr.into_owned(),
+    };
     assert_eq!(
         out.status.code(),
         Some(code),
@@ -254,4 +285,170 @@ impl Drop for Moto {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A private D-Bus session bus with gnome-keyring's Secret Service on it, its login keyring
+/// unlocked with a known password; both processes end when this is dropped.
+pub struct Keyring {
+    bus: std::process::Child,
+    daemon: std::process::Child,
+    pub address: String,
+    dir: tempfile::TempDir,
+}
+
+impl Keyring {
+    pub fn start() -> Option<Keyring> {
+        let ok = have("dbus-daemon") && have("gnome-keyring-daemon") && have("dbus-send");
+        if !require("dbus-daemon and gnome-keyring-daemon", ok) {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("kr")
+            .tempdir_in("/tmp")
+            .unwrap();
+        for d in ["run", "data", "home"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        std::fs::set_permissions(
+            dir.path().join("run"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .arg(format!(
+                "--address=unix:path={}",
+                dir.path().join("bus").display()
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut address = String::new();
+        BufReader::new(bus.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        let address = address.trim().to_owned();
+        assert!(
+            address.starts_with("unix:"),
+            "dbus-daemon printed {address:?}"
+        );
+        let mut daemon = Command::new("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .env("XDG_RUNTIME_DIR", dir.path().join("run"))
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .env("HOME", dir.path().join("home"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = daemon.stdin.take().unwrap();
+            stdin.write_all(b"keyring-pw").unwrap();
+        }
+        let k = Keyring {
+            bus,
+            daemon,
+            address,
+            dir,
+        };
+        for _ in 0..100 {
+            let out = k
+                .dbus_send(&[
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.secrets",
+                ])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&out.stdout).contains("boolean true") {
+                return Some(k);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("gnome-keyring-daemon did not take org.freedesktop.secrets");
+    }
+
+    /// `dbus-send --session --print-reply ARGS` on this bus.
+    pub fn dbus_send(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("dbus-send");
+        c.args(["--session", "--print-reply"])
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address);
+        c
+    }
+
+    /// The variables a vault command needs to reach this keyring.
+    pub fn vars(&self, service: &str) -> Vec<(String, String)> {
+        vec![
+            ("DBUS_SESSION_BUS_ADDRESS".into(), self.address.clone()),
+            ("VAULT_KEYCHAIN_SERVICE".into(), service.to_owned()),
+        ]
+    }
+
+    /// Locks the login collection, as a screen lock or `secret-tool lock` would.
+    pub fn lock(&self) {
+        let out = self
+            .dbus_send(&[
+                "--dest=org.freedesktop.secrets",
+                "/org/freedesktop/secrets",
+                "org.freedesktop.Secret.Service.Lock",
+                "array:objpath:/org/freedesktop/secrets/collection/login",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// The item names (the `username` attribute) stored under `service`.
+    pub fn items(&self, service: &str) -> Vec<String> {
+        let out = Command::new("secret-tool")
+            .args(["search", "--all", "service", service])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        let mut v: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("attribute.username = "))
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Keyring {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+        let _ = &self.dir;
+    }
+}
+
+/// Names of the kernel keyring's `vault` items of `service` (in the persistent keyring, which
+/// outlives each command's session keyring).
+pub fn keyutils_items(service: &str) -> Vec<String> {
+    let out = Command::new("keyctl")
+        .args(["session", "-", "sh", "-c"])
+        .arg("keyctl get_persistent @s >/dev/null && keyctl show @s")
+        .output()
+        .unwrap();
+    let suffix = format!("@{service}");
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split("user: keyring:").nth(1))
+        .filter_map(|d| d.strip_suffix(suffix.as_str()))
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
