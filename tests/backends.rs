@@ -305,9 +305,19 @@ fn exported(env: &Env, gpg: &Gpg, profile: &str) -> String {
 }
 
 #[test]
-fn migrate_file_pass_helper_file_keeps_every_item_and_survives_sigkill() {
+fn migrate_file_pass_keychain_file_keeps_every_item_and_survives_sigkill() {
     let Some(gpg) = Gpg::new() else { return };
-    let env = Env::init();
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    if !require("keyctl (package keyutils)", have("keyctl")) {
+        return;
+    }
+    let mut env = Env::init();
+    // Every command in a session keyring of its own, with the Secret Service at hand.
+    let svc = format!("vt-migrate-{}", std::process::id());
+    env.use_keyutils(&svc);
+    env.vars.extend(keyring.vars(&svc));
     for i in 0..5 {
         let id = format!("AKIAMIGRATE{i}");
         ok_in(
@@ -329,7 +339,13 @@ fn migrate_file_pass_helper_file_keeps_every_item_and_survives_sigkill() {
             );
         }
     };
-    for to in ["pass", "helper:pass", "file"] {
+    for to in [
+        "pass",
+        "helper:pass",
+        "keychain",
+        "keychain:keyutils",
+        "file",
+    ] {
         ok_in(&env, &gpg, &["migrate", "--to", to], &[]);
         check(&format!("after migrate --to {to}"));
         let status = ok_in(&env, &gpg, &["status"], &[]);
@@ -339,21 +355,35 @@ fn migrate_file_pass_helper_file_keeps_every_item_and_survives_sigkill() {
         );
     }
     // SIGKILL a migration at several moments; a rerun always leaves every item readable.
-    for delay_ms in [5u64, 30, 80, 150] {
-        let mut c = env.cmd(&["migrate", "--to", "pass"]);
+    for (to, delay_ms) in [
+        ("pass", 5u64),
+        ("keychain", 5),
+        ("pass", 30),
+        ("keychain", 30),
+        ("pass", 80),
+        ("keychain:keyutils", 20),
+        ("pass", 150),
+    ] {
+        let mut c = env.cmd(&["migrate", "--to", to]);
         c.envs(gpg.vars());
         let mut child = c.spawn().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
-        // Rerun (or, when it had already switched, migrate back) until on pass.
-        let out = run_in(&env, &gpg, &["migrate", "--to", "pass"], &[]);
+        // Rerun (or, when it had already switched, migrate back) until on the target.
+        let out = run_in(&env, &gpg, &["migrate", "--to", to], &[]);
         assert!(
             out.status.success() || String::from_utf8_lossy(&out.stderr).contains("already on"),
             "{out:?}"
         );
-        check(&format!("after a kill at {delay_ms} ms"));
+        check(&format!("after a kill at {delay_ms} ms migrating to {to}"));
         ok_in(&env, &gpg, &["migrate", "--to", "file"], &[]);
         check("back on file");
     }
+    assert!(keyring.items(&svc).is_empty(), "{:?}", keyring.items(&svc));
+    assert!(
+        keyutils_items(&svc).is_empty(),
+        "{:?}",
+        keyutils_items(&svc)
+    );
 }
