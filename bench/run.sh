@@ -2,10 +2,15 @@
 # Benchmarks vault's release binary and prints a markdown table: every figure is a measured
 # number and its ratio to a baseline measured in the same run. It prints figures only and never
 # fails on a threshold (the goal column is for the reader). Usage: bash bench/run.sh
-# Knobs: BENCH_RUNS (hyperfine runs, default 5), BENCH_WARMUP (default 1).
+# Knobs: BENCH_RUNS (hyperfine runs, default 5), BENCH_WARMUP (default 1), BENCH_ONLY (figures to
+# run, space-separated names without fig_, e.g. BENCH_ONLY="scale backends"; default all; agent
+# reuses the files of paths, so name both).
 # Progress goes to stderr; the report (system, then the table) to stdout at the end.
 # The STS figures run against moto's server mode on loopback (tests/sts_server.py, as the tests
 # and the demo do), never AWS; the comparison with awsume pip-installs it when it is missing.
+# The backend figures set up real pass + GnuPG, a private D-Bus bus with gnome-keyring and the
+# kernel keyring (under `keyctl session -`), all headless; cleanup ends them and empties both
+# keyrings of the bench's items.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.." || exit 1
@@ -15,11 +20,29 @@ VAULT=$PWD/target/release/vault
 RUNS=${BENCH_RUNS:-5} WARMUP=${BENCH_WARMUP:-1}
 STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC') LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vault-bench.XXXXXX")
-STS_PID=""
+STS_PID="" GPG_DIR="" BUS_PID="" KEYRING_PID=""
+# stop PID: ends a background job of this script and reaps it.
+stop() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 cleanup() {
-  if [ -n "$STS_PID" ]; then
-    kill "$STS_PID" 2>/dev/null || true
-    wait "$STS_PID" 2>/dev/null || true
+  local d
+  # fig_backends' vaults that a failed run left behind: move a keyutils vault's items out of the
+  # user's persistent kernel keyring, and stop their agents.
+  for d in "$WORK"/be-*/; do
+    [ -d "$d" ] || continue
+    if [[ $d == */be-keychain-keyutils/ ]]; then
+      VAULT_DIR=$d keyctl session - "$VAULT" migrate --to file >/dev/null 2>&1 || true
+    fi
+    VAULT_DIR=$d "$VAULT" lock --stop >/dev/null 2>&1 || true
+  done
+  if [ -n "$STS_PID" ]; then stop "$STS_PID"; fi
+  if [ -n "$KEYRING_PID" ]; then stop "$KEYRING_PID"; fi
+  if [ -n "$BUS_PID" ]; then stop "$BUS_PID"; fi
+  if [ -n "$GPG_DIR" ]; then
+    GNUPGHOME=$GPG_DIR/g gpgconf --kill gpg-agent 2>/dev/null || true
+    rm -rf "$GPG_DIR"
   fi
   rm -rf "$WORK"
 }
@@ -42,6 +65,12 @@ KEY_ID=AKIAIOSFODNN7EXAMPLE SECRET=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY # fa
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 q() { printf '%q' "$1"; }
+# qa WORD...: the words quoted and joined by spaces, for hyperfine's command strings.
+qa() {
+  local w s=""
+  for w in "$@"; do s+="${s:+ }$(q "$w")"; done
+  printf '%s' "$s"
+}
 
 # hf NAME [hyperfine options] COMMAND...: prints "mean sd" in ms for each command, one a line.
 hf() {
@@ -151,6 +180,86 @@ sts_vault() {
       "$VAULT" add demo-src --env >&2
   fi
   printf '%s\n' "$dir"
+}
+
+# --- real backends for fig_backends ---------------------------------------------------------
+# Each *_setup function runs in this shell (it sets globals that cleanup uses); when the part is
+# missing or does not start, it sets WHY and returns 1, and its backends are not measured.
+WHY=""
+
+# gpg_setup: a throwaway GnuPG home under /tmp (gpg-agent's socket path must fit 108 bytes) with
+# an unprotected ed25519/cv25519 key, and a git-tracked password store in $WORK initialised for
+# it; exports GNUPGHOME and PASSWORD_STORE_DIR. As tests/backends.rs's Gpg does.
+gpg_setup() {
+  local c fpr
+  for c in pass gpg gpgconf; do
+    command -v "$c" >/dev/null || { WHY="\`$c\` is missing"; return 1; }
+  done
+  GPG_DIR=$(mktemp -d /tmp/vb.XXXXXX)
+  export GNUPGHOME=$GPG_DIR/g PASSWORD_STORE_DIR=$WORK/pass-store
+  mkdir -m 700 "$GNUPGHOME"
+  printf '%s\n' '%no-protection' 'Key-Type: eddsa' 'Key-Curve: ed25519' 'Subkey-Type: ecdh' \
+    'Subkey-Curve: cv25519' 'Name-Real: vault bench' 'Name-Email: bench@vault.invalid' \
+    'Expire-Date: 0' '%commit' >"$GPG_DIR/params"
+  gpg --batch --quiet --gen-key "$GPG_DIR/params" </dev/null >&2 ||
+    { WHY="\`gpg --gen-key\` failed"; return 1; }
+  fpr=$(gpg --batch --with-colons -K | awk -F: '$1 == "fpr" { print $10; exit }')
+  [ -n "$fpr" ] || { WHY="gpg made no key"; return 1; }
+  pass init "$fpr" </dev/null >&2 || { WHY="\`pass init\` failed"; return 1; }
+  pass git init </dev/null >&2 || { WHY="\`pass git init\` failed"; return 1; }
+}
+
+# helper_setup: $WORK/bin/vault-backend-pass -> Debian's docker-credential-pass, on PATH (the
+# helper:pass backend; it also needs gpg_setup's store).
+helper_setup() {
+  local real
+  real=$(command -v docker-credential-pass) || { WHY="\`docker-credential-pass\` is missing"; return 1; }
+  mkdir -p "$WORK/bin"
+  ln -s "$real" "$WORK/bin/vault-backend-pass"
+  export PATH=$WORK/bin:$PATH
+}
+
+# keyring_setup: a private D-Bus session bus at $WORK/kr/bus and gnome-keyring's Secret Service
+# on it, its login keyring (in $WORK) unlocked with a known password, as tests/common/mod.rs's
+# Keyring does; exports DBUS_SESSION_BUS_ADDRESS. Both processes end in cleanup.
+keyring_setup() {
+  local c dir=$WORK/kr address reply _
+  for c in dbus-daemon dbus-send gnome-keyring-daemon; do
+    command -v "$c" >/dev/null || { WHY="\`$c\` is missing"; return 1; }
+  done
+  mkdir -p "$dir/run" "$dir/data" "$dir/home"
+  dbus-daemon --session --nofork --print-address=1 --address="unix:path=$dir/bus" \
+    </dev/null >"$dir/address" 2>/dev/null &
+  BUS_PID=$!
+  for _ in $(seq 100); do # a whole line: the address is written
+    [ "$(wc -l <"$dir/address")" -ge 1 ] && break
+    sleep 0.1
+  done
+  address=$(head -1 "$dir/address")
+  [[ $address == unix:* ]] || { WHY="dbus-daemon printed no address in 10 s"; return 1; }
+  printf 'bench-keyring-pw' >"$dir/pw" # read to EOF by --unlock
+  DBUS_SESSION_BUS_ADDRESS=$address XDG_RUNTIME_DIR=$dir/run XDG_DATA_HOME=$dir/data \
+    HOME=$dir/home gnome-keyring-daemon --foreground --unlock --components=secrets \
+    <"$dir/pw" >/dev/null 2>&1 &
+  KEYRING_PID=$!
+  for _ in $(seq 100); do
+    reply=$(DBUS_SESSION_BUS_ADDRESS=$address dbus-send --session --print-reply \
+      --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
+      string:org.freedesktop.secrets 2>/dev/null) || true
+    if [[ $reply == *"boolean true"* ]]; then
+      export DBUS_SESSION_BUS_ADDRESS=$address
+      return 0
+    fi
+    sleep 0.1
+  done
+  WHY="gnome-keyring-daemon did not take org.freedesktop.secrets in 10 s"
+  return 1
+}
+
+# keyutils_setup: checks that `keyctl session -` works here (some containers forbid keyrings).
+keyutils_setup() {
+  command -v keyctl >/dev/null || { WHY="\`keyctl\` is missing"; return 1; }
+  keyctl session - true 2>/dev/null || { WHY="\`keyctl session - true\` failed"; return 1; }
 }
 
 # --- figures: one function each, printing its rows with `row` ---------------------------------
@@ -394,19 +503,89 @@ fig_scale() {
   for n in 1 1000; do VAULT_DIR=$WORK/scale-$n "$VAULT" lock --stop >&2 || true; done
 }
 
-# Figures in table order. To add one (`vault list` with 1,000 items, exec through the agent),
-# write a fig_NAME function above that prints rows with `row`; call it here.
-figures() {
-  fig_unlock
-  fig_export 256 # KdfParams::DEFAULT
-  fig_export 64  # KdfParams::FLOOR
-  fig_exec 64    # fig_sts and fig_paths reuse these two warm vaults
-  fig_exec 256
-  fig_sts
-  fig_paths
-  fig_agent # after fig_paths: reuses its boto3 and awsume scripts
-  fig_scale
+# Backends: warm `vault exec p1 -- true` and `vault list`, both through the unlocked agent, with
+# 100 stored keys, on each backend (only the keys and the passphrase slot live in the backend;
+# sessions stay sealed in local files), against the same command on the file backend (measured
+# first, so its rows are 1.00). Real parts: pass + GnuPG, Debian's docker-credential-pass as
+# helper:pass, gnome-keyring's Secret Service as keychain, the kernel keyring as
+# keychain:keyutils (every command under `keyctl session -`, whose start-up is measured too). A
+# missing part skips its backend's rows. The keychain vaults move back to file at the end, so
+# nothing stays in a keyring.
+fig_backends() {
+  local b name dir i out why pre=() cmds=() r=() file_r=() note
+  local gpg_why="" helper_why="" keyring_why="" keyutils_why=""
+  local -x AWS_CONFIG_FILE=$WORK/be-config AWS_ENDPOINT_URL_STS=$STS_URL
+  local -x VAULT_KEYCHAIN_SERVICE=vault-bench-$$ # apart from any vault of the user's
+  say "backends: warm exec and list with 100 keys, on file, pass, helper:pass, keychain, keychain:keyutils"
+  gpg_setup || gpg_why=$WHY
+  if [ -n "$gpg_why" ]; then helper_why=$gpg_why; else helper_setup || helper_why=$WHY; fi
+  keyring_setup || keyring_why=$WHY
+  keyutils_setup || keyutils_why=$WHY
+  printf '[profile p1]\nregion = us-east-1\n' >"$AWS_CONFIG_FILE"
+  for b in file pass helper:pass keychain keychain:keyutils; do
+    case $b in
+      pass) why=$gpg_why ;;
+      helper:pass) why=$helper_why ;;
+      keychain) why=$keyring_why ;;
+      keychain:keyutils) why=$keyutils_why ;;
+      *) why="" ;;
+    esac
+    if [ -n "$why" ]; then
+      skip_row "warm \`vault exec p1 -- true\` through the agent, 100 keys on $b" "$why"
+      skip_row "\`vault list\`, agent unlocked, 100 keys on $b" "$why"
+      continue
+    fi
+    name=be-${b//:/-} dir=$WORK/be-${b//:/-}
+    pre=(env -u VAULT_NO_AGENT "VAULT_DIR=$dir")
+    [ "$b" = keychain:keyutils ] && pre+=(keyctl session -)
+    say "backends: $b: init, 100 keys, one cold exec"
+    "${pre[@]}" "$VAULT" --backend "$b" init --kdf-memory 64 >&2
+    "${pre[@]}" "$VAULT" unlock >&2
+    for i in $(seq 100); do
+      AWS_ACCESS_KEY_ID=AKIABE$i AWS_SECRET_ACCESS_KEY=s "${pre[@]}" "$VAULT" add "p$i" --env \
+        2>"$WORK/add.err" || { cat "$WORK/add.err" >&2; return 1; }
+    done
+    "${pre[@]}" "$VAULT" exec p1 -- true >&2 # cold: the session is sealed into the local cache
+    cmds=("$(qa "${pre[@]}" "$VAULT") exec p1 -- true" "$(qa "${pre[@]}" "$VAULT") list")
+    [ "$b" = keychain:keyutils ] && cmds+=("env -u VAULT_NO_AGENT keyctl session - true")
+    out=$(hf "$name" -N "${cmds[@]}")
+    mapfile -t r <<<"$out"
+    [ "$b" = file ] && file_r=("${r[@]}")
+    note=""
+    [ "$b" = keychain:keyutils ] &&
+      note=", run under \`keyctl session -\` (included; alone $(ms_diff "${r[2]}" 0) ms)"
+    row "warm \`vault exec p1 -- true\` through the agent, 100 keys on $b$note" ms "${r[0]}" \
+      "file backend" "${file_r[0]}"
+    row "\`vault list\`, agent unlocked, 100 keys on $b$note" ms "${r[1]}" "file backend" "${file_r[1]}"
+    [[ $b == keychain* ]] && "${pre[@]}" "$VAULT" migrate --to file >&2 # empties the keyring
+    "${pre[@]}" "$VAULT" lock --stop >&2 || true
+    rm -rf "$dir"
+  done
 }
+
+# fig NAME [ARGS]: runs fig_NAME ARGS, unless BENCH_ONLY is set and does not name NAME.
+fig() {
+  [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]] || return 0
+  "fig_$1" "${@:2}"
+}
+
+# Figures in table order. To add one (`vault list` with 1,000 items, exec through the agent),
+# write a fig_NAME function above that prints rows with `row`; call it here with `fig NAME`.
+figures() {
+  fig unlock
+  fig export 256 # KdfParams::DEFAULT
+  fig export 64  # KdfParams::FLOOR
+  fig exec 64    # fig_sts and fig_paths reuse these two warm vaults
+  fig exec 256
+  fig sts
+  fig paths
+  fig agent # after fig_paths: reuses its boto3 and awsume scripts
+  fig scale
+  fig backends
+}
+for only in ${BENCH_ONLY:-}; do # a typo would silently measure nothing
+  declare -F "fig_$only" >/dev/null || { say "BENCH_ONLY: no figure \"$only\" (fig_$only)"; exit 2; }
+done
 
 # --- report --------------------------------------------------------------------------------
 

@@ -287,7 +287,7 @@ impl Backend for KeychainBackend {
     fn location(&self) -> String {
         let what = match self.which {
             Store::SecretService => "the Secret Service",
-            Store::Keyutils => "the kernel keyring",
+            Store::Keyutils => "the kernel keyring (volatile: cleared at reboot)",
             Store::MacOs => "the macOS keychain",
             Store::Windows => "the Windows Credential Manager",
         };
