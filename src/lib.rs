@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod aws;
 pub mod cli;
+pub mod config;
 pub mod creds;
 pub mod ecs;
 pub mod error;

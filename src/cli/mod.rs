@@ -49,8 +49,9 @@ pub struct Global {
     #[arg(long, global = true, env = "VAULT_DIR", value_name = "DIR")]
     pub vault_dir: Option<PathBuf>,
 
-    /// Storage backend: file, keychain[:secret-service|keyutils], pass or helper:NAME [default: VAULT_BACKEND, else what init or
-    /// migrate recorded in the vault directory, else file].
+    /// Storage backend: file, keychain[:secret-service|keyutils], pass or helper:NAME [default:
+    /// VAULT_BACKEND, else what init or migrate recorded in the vault directory, else `backend`
+    /// in the config file, else file].
     #[arg(long, global = true, value_name = "B")]
     pub backend: Option<String>,
 
@@ -131,7 +132,8 @@ impl Ctx {
     /// Builds the context from the parsed flags and the process environment.
     pub fn from_env(global: &Global) -> Result<Ctx> {
         let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-        let vault_dir = match &global.vault_dir {
+        let config = crate::config::get()?;
+        let vault_dir = match global.vault_dir.as_ref().or(config.vault_dir.as_ref()) {
             Some(d) => d.clone(),
             None => {
                 let data = env("XDG_DATA_HOME")
@@ -166,12 +168,17 @@ impl Ctx {
                 env: env_secret("VAULT_NEW_PASSPHRASE"),
             },
             verbose: global.verbose,
-            no_agent: global.no_agent,
+            // The flag or VAULT_NO_AGENT (even set to 0) wins over the file's `agent`.
+            no_agent: global.no_agent
+                || (env("VAULT_NO_AGENT").is_none() && config.agent == Some(false)),
             backend: global.backend.clone(),
-            agent_idle: match std::env::var("VAULT_AGENT_TIMEOUT") {
-                Ok(v) if !v.is_empty() => exec::parse_duration(&v)
-                    .map_err(|e| Error::Config(format!("VAULT_AGENT_TIMEOUT: {e}")))?,
-                _ => crate::agent::DEFAULT_IDLE,
+            agent_idle: match crate::config::setting("VAULT_AGENT_TIMEOUT", |c| {
+                c.agent_timeout.clone()
+            }) {
+                Some(v) => exec::parse_duration(&v).map_err(|e| {
+                    Error::Config(format!("VAULT_AGENT_TIMEOUT / agent_timeout: {e}"))
+                })?,
+                None => crate::agent::DEFAULT_IDLE,
             },
         })
     }

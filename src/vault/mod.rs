@@ -26,7 +26,7 @@ const SESSION_PREFIX: &str = "session.";
 pub const BACKEND_FILE: &str = "backend";
 
 /// Which backend to use: `choice` (`--backend`), else `VAULT_BACKEND`, else the one recorded
-/// in the vault directory by `init`/`migrate`, else `file`.
+/// in the vault directory by `init`/`migrate`, else `backend` in the config file, else `file`.
 pub fn backend_kind(vault_dir: &Path, choice: Option<&str>) -> String {
     choice
         .map(str::to_owned)
@@ -43,6 +43,7 @@ pub fn backend_kind(vault_dir: &Path, choice: Option<&str>) -> String {
             }
             Some(std::fs::read_to_string(path).ok()?.trim().to_owned())
         })
+        .or_else(|| crate::config::get().ok().and_then(|c| c.backend.clone()))
         .filter(|k| !k.is_empty())
         .unwrap_or_else(|| "file".to_owned())
 }
@@ -54,8 +55,8 @@ pub fn open_backend(vault_dir: &Path, kind: &str, create: bool) -> Result<Box<dy
     let main: Box<dyn Backend> = match kind {
         "file" => return Ok(Box::new(local)),
         "pass" => {
-            let prefix = std::env::var("VAULT_PASS_PREFIX").unwrap_or_default();
-            let prefix = if prefix.is_empty() { "vault" } else { &prefix };
+            let prefix = crate::config::setting("VAULT_PASS_PREFIX", |c| c.pass_prefix.clone());
+            let prefix = prefix.as_deref().unwrap_or(vault_backends::pass::DEFAULT_PREFIX);
             Box::new(vault_backends::PassBackend::new(prefix)?)
         }
         k if k.starts_with("helper:") && k.len() > "helper:".len() => Box::new(
@@ -74,12 +75,11 @@ pub fn open_backend(vault_dir: &Path, kind: &str, create: bool) -> Result<Box<dy
                     ))
                 })?,
             };
-            let service = std::env::var("VAULT_KEYCHAIN_SERVICE").unwrap_or_default();
-            let service = if service.is_empty() {
-                vault_backends::keychain::DEFAULT_SERVICE
-            } else {
-                &service
-            };
+            let service =
+                crate::config::setting("VAULT_KEYCHAIN_SERVICE", |c| c.keychain_service.clone());
+            let service = service
+                .as_deref()
+                .unwrap_or(vault_backends::keychain::DEFAULT_SERVICE);
             Box::new(vault_backends::KeychainBackend::open(store, service)?)
         }
         other => {

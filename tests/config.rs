@@ -1,0 +1,81 @@
+//! The configuration file: defaults below flags and variables, errors that name the file.
+
+mod common;
+
+use common::*;
+
+fn write_config(env: &Env, text: &str) {
+    let dir = env.path("home/.config/vault");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+}
+
+#[test]
+fn a_broken_config_file_is_a_clear_error_naming_it() {
+    let env = Env::new();
+    for (text, want) in [
+        ("backned = \"file\"\n", "backned"),
+        ("agent = \"sometimes\"\n", "agent"),
+        ("agent_timeout = \"soon\"\n", "agent_timeout"),
+        ("vault_dir = \n", "config.toml"),
+    ] {
+        write_config(&env, text);
+        let out = env.run(&["list"]);
+        assert_code(&out, 78, text);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{text}: {stderr}");
+    }
+    // VAULT_CONFIG= (empty) reads no file at all.
+    let out = env.run_env(&["init", "--kdf-memory", "64"], &[("VAULT_CONFIG", "")]);
+    assert_success(&out, &["init with VAULT_CONFIG empty"]);
+}
+
+#[test]
+fn settings_come_from_the_file_below_flags_variables_and_the_recorded_backend() {
+    let env = Env::new();
+    let dir = env.path("from-config");
+    write_config(
+        &env,
+        &format!(
+            "vault_dir = \"{}\"\nbackend = \"helper:missing\"\nagent = false\n",
+            dir.display()
+        ),
+    );
+    let without_dir = |args: &[&str]| {
+        let mut c = env.cmd(args);
+        c.env_remove("VAULT_DIR").env_remove("VAULT_NO_AGENT");
+        c.output().unwrap()
+    };
+    // The file's backend is used for a new vault...
+    let out = without_dir(&["init", "--kdf-memory", "64"]);
+    assert_code(&out, 69, "init on the config's helper backend");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("vault-backend-missing"),
+        "{out:?}"
+    );
+    assert!(!dir.join("slot.passphrase.age").exists());
+    // ...a flag beats it, and the vault's recorded backend then wins over it.
+    assert_success(
+        &without_dir(&["--backend", "file", "init", "--kdf-memory", "64"]),
+        &["init --backend file"],
+    );
+    assert!(
+        dir.join("slot.passphrase.age").exists(),
+        "vault_dir from the file"
+    );
+    let out = without_dir(&["add", "p", "--env"]);
+    assert_code(&out, 2, "add --env without the variables");
+    let mut c = env.cmd(&["add", "p", "--env"]);
+    c.env_remove("VAULT_DIR")
+        .env_remove("VAULT_NO_AGENT")
+        .env("AWS_ACCESS_KEY_ID", "AKIACONFIG")
+        .env("AWS_SECRET_ACCESS_KEY", "c");
+    assert_success(&c.output().unwrap(), &["add"]);
+    // `agent = false`: no agent was started, though VAULT_NO_AGENT is unset.
+    let status = String::from_utf8(without_dir(&["status"]).stdout).unwrap();
+    assert!(status.contains("backend:  file"), "{status}");
+    assert!(status.contains("agent:    not running"), "{status}");
+    // VAULT_DIR beats the file's vault_dir.
+    let out = env.run(&["list"]);
+    assert_code(&out, 66, "VAULT_DIR points at no vault");
+}
