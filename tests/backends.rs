@@ -387,3 +387,52 @@ fn migrate_file_pass_keychain_file_keeps_every_item_and_survives_sigkill() {
         keyutils_items(&svc)
     );
 }
+
+#[test]
+fn a_pass_write_killed_at_any_moment_leaves_the_old_or_the_new_key() {
+    let Some(gpg) = Gpg::new() else { return };
+    let env = Env::new();
+    ok_in(
+        &env,
+        &gpg,
+        &["--backend", "pass", "init", "--kdf-memory", "64"],
+        &[],
+    );
+    let id = |i: usize| format!("AKIAPASSKILL{i:04}");
+    let add = |i: usize| {
+        let mut c = env.cmd(&["add", "p", "--env"]);
+        c.envs(gpg.vars())
+            .env("AWS_ACCESS_KEY_ID", id(i))
+            .env("AWS_SECRET_ACCESS_KEY", "k");
+        c
+    };
+    assert_success(&add(0).output().unwrap(), &["add p"]);
+    let mut current = 0;
+    let mut interrupted = 0;
+    for i in 1..=16 {
+        let mut child = add(i).spawn().unwrap();
+        // Spread the kills over the whole write (KDF, gpg insert, pass mv).
+        std::thread::sleep(std::time::Duration::from_millis(40 + (i as u64 * 37) % 400));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        interrupted += usize::from(!status.success());
+        let got = exported(&env, &gpg, "p");
+        assert!(
+            got.contains(&id(current)) || got.contains(&id(i)),
+            "after a kill of write {i}: {got}"
+        );
+        if got.contains(&id(i)) {
+            current = i;
+        }
+    }
+    assert!(interrupted > 0, "no write was interrupted");
+    // The next successful write leaves no scratch entry behind.
+    assert_success(&add(99).output().unwrap(), &["add p"]);
+    assert!(exported(&env, &gpg, "p").contains(&id(99)));
+    let scratch = gpg.store().join("vault/.tmp");
+    assert!(
+        !scratch.exists() || std::fs::read_dir(&scratch).unwrap().next().is_none(),
+        "{:?}",
+        files(&scratch)
+    );
+}

@@ -13,9 +13,9 @@
 //! Every pass run is killed after [`DEFAULT_TIMEOUT`], so a pinentry nobody answers does not
 //! hang vault.
 //!
-//! Limits: pass has GnuPG write the entry in place, so a writer killed half way leaves an entry
-//! that fails to decrypt (an error on the next read, never wrong bytes) rather than the old
-//! value. In a store under git, every `set` and `remove` is one commit.
+//! A `set` writes the new value to `PREFIX/.tmp/NAME` and then `pass mv`s it over
+//! `PREFIX/NAME` (a rename in the store), so a writer killed half way leaves the old value, never
+//! a broken entry. In a store under git, every `set` is two commits and every `remove` one.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -32,6 +32,9 @@ use crate::{Backend, Error};
 
 /// The default prefix (folder in the store) of vault's entries.
 pub const DEFAULT_PREFIX: &str = "vault";
+/// The scratch folder (under the prefix) where a new value is written before it is renamed
+/// over the old one; `list` never shows it.
+const TMP_DIR: &str = ".tmp";
 /// How long one pass run may take, pinentry included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -131,11 +134,17 @@ impl PassBackend {
     /// Runs `pass ARGS -- ENTRY` with `input` on stdin; a non-zero exit is an error quoting
     /// pass's stderr (never its stdout, which may hold the secret).
     fn pass(&self, args: &[&str], entry: &str, input: &[u8]) -> Result<Output, Error> {
+        self.pass_entries(args, &[entry], input)
+    }
+
+    /// Runs `pass ARGS -- ENTRIES...` (several for `mv`).
+    fn pass_entries(&self, args: &[&str], entries: &[&str], input: &[u8]) -> Result<Output, Error> {
         let op = args.first().copied().unwrap_or("pass");
+        let entry = entries.join(" ");
         let mut cmd = Command::new(&self.program);
         cmd.args(args)
             .arg("--")
-            .arg(entry)
+            .args(entries)
             .env("PASSWORD_STORE_DIR", &self.store);
         let out = run_with_timeout(&mut cmd, input, self.timeout).map_err(|e| match e {
             RunError::Spawn(e) => Error::Other(format!(
@@ -221,11 +230,16 @@ impl Backend for PassBackend {
         let entry = self.entry(name)?;
         let mut line = base64::engine::general_purpose::STANDARD.encode(value);
         line.push('\n');
+        // Atomic replace: gpg writes the new entry in a scratch folder, then `pass mv` renames
+        // it over the old one. A writer killed half way leaves the old entry intact and, at
+        // worst, a broken scratch entry that the next write of this item replaces.
+        let scratch = format!("{}/{TMP_DIR}/{}", self.prefix, encode_name(name)?);
         self.pass(
             &["insert", "--multiline", "--force"],
-            &entry,
+            &scratch,
             line.as_bytes(),
         )?;
+        self.pass_entries(&["mv", "--force"], &[&scratch, &entry], b"")?;
         Ok(())
     }
 
