@@ -32,7 +32,8 @@ cleanup() {
   # user's persistent kernel keyring, and stop their agents.
   for d in "$WORK"/be-*/; do
     [ -d "$d" ] || continue
-    if [[ $d == */be-keychain-keyutils/ ]]; then
+    d=${d%/} # the agent's socket is named after the vault dir exactly as it was given
+    if [[ $d == */be-keychain-keyutils ]]; then
       VAULT_DIR=$d keyctl session - "$VAULT" migrate --to file >/dev/null 2>&1 || true
     fi
     VAULT_DIR=$d "$VAULT" lock --stop >/dev/null 2>&1 || true
