@@ -35,6 +35,12 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// broken backend is never mistaken for an empty one.
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error>;
 
+    /// Whether an item exists. The default reads it; backends where a read is costly (a gpg
+    /// decrypt) answer from cheaper metadata.
+    fn contains(&self, name: &str) -> Result<bool, Error> {
+        Ok(self.get(name)?.is_some())
+    }
+
     /// Writes an item, replacing any previous value atomically: a reader sees the old bytes or
     /// the new bytes, never a mix, even if the writer is killed half way.
     fn set(&self, name: &str, value: &[u8]) -> Result<(), Error>;

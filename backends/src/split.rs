@@ -46,6 +46,9 @@ impl Backend for Split {
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
         self.pick(name).get(name)
     }
+    fn contains(&self, name: &str) -> Result<bool, Error> {
+        self.pick(name).contains(name)
+    }
     fn set(&self, name: &str, value: &[u8]) -> Result<(), Error> {
         self.pick(name).set(name, value)
     }

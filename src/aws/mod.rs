@@ -213,7 +213,7 @@ pub async fn resolve(
     opts: Options,
 ) -> Result<Resolved> {
     let backend = vault.vault().backend();
-    let has_key = |p: &str| Ok(backend.get(&key_name(p))?.is_some());
+    let has_key = |p: &str| Ok(backend.contains(&key_name(p))?);
     let chain: Chain = config.chain(profile, &has_key)?;
     let region = chain.region.clone();
     let sts_region = region

@@ -26,7 +26,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     check_profile(&args.profile)?;
     let vault = ctx.vault()?;
-    vault.slot()?;
+    vault.ensure_initialized()?;
     let (id, secret) = if args.env {
         let id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
         let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();

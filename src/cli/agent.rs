@@ -27,7 +27,7 @@ pub struct UnlockArgs {}
 /// Unlocks the agent (starting it when needed) so later commands need no passphrase.
 pub fn unlock(ctx: &Ctx, _args: UnlockArgs) -> Result<()> {
     let vault = ctx.vault()?;
-    vault.slot()?;
+    vault.ensure_initialized()?;
     let mut client = agent::connect_or_start(&ctx.vault_dir, ctx.agent_idle)?;
     if !ctx.unlock_agent(&vault, &mut client)? {
         eprintln!("vault: the agent is already unlocked");

@@ -18,7 +18,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         check_profile(p)?;
     }
     let vault = ctx.vault()?;
-    vault.slot()?;
+    vault.ensure_initialized()?;
     let mut n = 0;
     for s in vault.names()?.sessions {
         let matches = match &args.profile {

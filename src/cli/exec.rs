@@ -120,7 +120,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<u8> {
     let region = region.or_else(|| {
         config
             .chain(&args.profile, &|p| {
-                Ok(vault.backend().get(&crate::vault::key_name(p))?.is_some())
+                Ok(vault.backend().contains(&crate::vault::key_name(p))?)
             })
             .ok()
             .and_then(|c| c.region)

@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let shown = sanitize(&path.display().to_string());
     // Fail on a missing vault before reading secrets.
     let vault = ctx.vault()?;
-    vault.slot()?;
+    vault.ensure_initialized()?;
 
     let (real, text) = read(&path, &shown)?;
     let found = {

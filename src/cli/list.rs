@@ -27,7 +27,7 @@ struct Listed {
 /// Runs `vault list`.
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let vault = ctx.vault()?;
-    vault.slot()?;
+    vault.ensure_initialized()?;
     let names = vault.names()?;
     // Ask a running, unlocked agent for expiries; never prompt and never start one.
     let agent = if ctx.no_agent {

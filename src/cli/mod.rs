@@ -200,17 +200,28 @@ impl Ctx {
     /// Unlocks `vault`: through the agent (started when needed) unless `--no-agent`, by the
     /// keychain slot when the vault has one, else with the passphrase from its sources.
     pub fn unlock<'v>(&self, vault: &'v Vault) -> Result<Unlocked<'v>> {
-        // Fail before prompting when there is no vault.
-        vault.slot()?;
         if !self.no_agent {
-            let mut client = crate::agent::connect_or_start(&self.vault_dir, self.agent_idle)?;
-            self.unlock_agent(vault, &mut client)?;
+            // An unlocked agent answers without reading the vault's slot (for pass, a gpg run).
+            let ready = crate::agent::connect(&self.vault_dir)?
+                .and_then(|mut c| c.status().ok().filter(|s| s.unlocked).map(|_| c));
+            let client = match ready {
+                Some(c) => c,
+                None => {
+                    // Fail before starting an agent or prompting when there is no vault.
+                    vault.ensure_initialized()?;
+                    let mut c = crate::agent::connect_or_start(&self.vault_dir, self.agent_idle)?;
+                    self.unlock_agent(vault, &mut c)?;
+                    c
+                }
+            };
             return Ok(
                 vault.with_sealer(Box::new(crate::agent::client::AgentSealer(
                     std::cell::RefCell::new(client),
                 ))),
             );
         }
+        // Fail before prompting when there is no vault.
+        vault.ensure_initialized()?;
         if vault.keychain_slot()?.is_some() {
             match vault.unlock_keychain() {
                 Ok(Some(master)) => return Ok(vault.with_sealer(Box::new(master))),

@@ -26,7 +26,7 @@ pub struct Args {
 /// Runs `vault passwd`.
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let vault = ctx.vault()?;
-    vault.slot()?;
+    vault.ensure_initialized()?;
     let old = ctx.pass.read("Current vault passphrase: ")?;
     let (master, old_params) = vault.unlock_master(&old)?;
     let params = KdfParams {

@@ -18,7 +18,7 @@ pub struct Args {}
 /// Runs `vault recover`.
 pub fn run(ctx: &Ctx, _args: Args) -> Result<()> {
     let vault = ctx.vault()?;
-    vault.slot()?;
+    vault.ensure_initialized()?;
     let pass = ctx.pass.read("Vault passphrase: ")?;
     let (master, _) = vault.unlock_master(&pass)?;
     let secret = master.to_secret_string();

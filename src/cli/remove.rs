@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     check_profile(&args.profile)?;
     let vault = ctx.vault()?;
-    vault.slot()?;
+    vault.ensure_initialized()?;
     let name = key_name(&args.profile);
     let _lock = vault.backend().lock(&name)?;
     if !vault.remove(&name)? {

@@ -176,6 +176,16 @@ impl Vault {
         &*self.backend
     }
 
+    /// Fails with "not initialised" when there is no passphrase slot; cheaper than reading it
+    /// (for pass, no gpg run).
+    pub fn ensure_initialized(&self) -> Result<()> {
+        if self.backend.contains(SLOT)? {
+            Ok(())
+        } else {
+            Err(Error::NotInitialized(self.backend.location()))
+        }
+    }
+
     /// The slot bytes, or "not initialised".
     pub fn slot(&self) -> Result<Vec<u8>> {
         self.backend
