@@ -426,13 +426,31 @@ fn a_pass_write_killed_at_any_moment_leaves_the_old_or_the_new_key() {
         }
     }
     assert!(interrupted > 0, "no write was interrupted");
-    // The next successful write leaves no scratch entry behind.
     assert_success(&add(99).output().unwrap(), &["add p"]);
     assert!(exported(&env, &gpg, "p").contains(&id(99)));
-    let scratch = gpg.store().join("vault/.tmp");
+    // A scratch entry a killed writer left long ago goes with the next write of its item.
+    let stale = "vault/.tmp.1.0000abcd.key.p";
+    let mut c = gpg.cmd("pass");
+    c.args(["insert", "--multiline", "--force", stale])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let stale_file = gpg.store().join(format!("{stale}.gpg"));
+    std::fs::File::options()
+        .write(true)
+        .open(&stale_file)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
+    assert_success(&add(100).output().unwrap(), &["add p"]);
     assert!(
-        !scratch.exists() || std::fs::read_dir(&scratch).unwrap().next().is_none(),
-        "{:?}",
-        files(&scratch)
+        !stale_file.exists(),
+        "the stale scratch entry is still there"
     );
+    // Scratch entries of killed writers never show up as items.
+    let list = ok_in(&env, &gpg, &["list", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v["keys"], serde_json::json!(["p"]), "{list}");
 }

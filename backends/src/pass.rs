@@ -13,9 +13,11 @@
 //! Every pass run is killed after [`DEFAULT_TIMEOUT`], so a pinentry nobody answers does not
 //! hang vault.
 //!
-//! A `set` writes the new value to `PREFIX/.tmp/NAME` and then `pass mv`s it over
-//! `PREFIX/NAME` (a rename in the store), so a writer killed half way leaves the old value, never
-//! a broken entry. In a store under git, every `set` is two commits and every `remove` one.
+//! A `set` writes the new value to a scratch entry `PREFIX/.tmp.PID.RANDOM.NAME` and then
+//! `pass mv`s it over `PREFIX/NAME` (a rename in the store), so a writer killed half way leaves
+//! the old value, never a broken entry; scratch entries left by killed writers are removed by a
+//! later write of the same item once ten minutes old. In a store under git, every `set` is two
+//! commits and every `remove` one.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -32,9 +34,11 @@ use crate::{Backend, Error};
 
 /// The default prefix (folder in the store) of vault's entries.
 pub const DEFAULT_PREFIX: &str = "vault";
-/// The scratch folder (under the prefix) where a new value is written before it is renamed
-/// over the old one; `list` never shows it.
-const TMP_DIR: &str = ".tmp";
+/// Scratch entries (`PREFIX/.tmp.PID.RANDOM.NAME`) take a new value before it is renamed over
+/// the old one. A leading dot is never produced by `encode_name`, so `list` never shows them.
+const SCRATCH: &str = ".tmp.";
+/// A scratch entry older than this was left by a killed writer and is removed.
+const SCRATCH_STALE: Duration = Duration::from_secs(600);
 /// How long one pass run may take, pinentry included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -179,6 +183,36 @@ impl PassBackend {
     }
 }
 
+impl PassBackend {
+    /// Removes scratch entries of `encoded` that killed writers left (best effort).
+    fn remove_stale_scratch(&self, encoded: &str) {
+        let dir = self.store.join(&self.prefix);
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return;
+        };
+        let suffix = format!(".{encoded}.gpg");
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(stem) = file_name
+                .to_str()
+                .filter(|n| n.starts_with(SCRATCH) && n.ends_with(&suffix))
+                .and_then(|n| n.strip_suffix(".gpg"))
+            else {
+                continue;
+            };
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > SCRATCH_STALE);
+            if stale {
+                let _ = self.pass(&["rm", "--force"], &format!("{}/{stem}", self.prefix), b"");
+            }
+        }
+    }
+}
+
 fn check_prefix(prefix: &str) -> Result<(), Error> {
     let trimmed = prefix.trim_end_matches('/');
     let ok = !trimmed.is_empty()
@@ -226,20 +260,32 @@ impl Backend for PassBackend {
             })
     }
 
+    /// From the entry's file alone: no gpg run.
+    fn contains(&self, name: &str) -> Result<bool, Error> {
+        self.exists(&self.entry(name)?)
+    }
+
     fn set(&self, name: &str, value: &[u8]) -> Result<(), Error> {
         let entry = self.entry(name)?;
         let mut line = base64::engine::general_purpose::STANDARD.encode(value);
         line.push('\n');
-        // Atomic replace: gpg writes the new entry in a scratch folder, then `pass mv` renames
-        // it over the old one. A writer killed half way leaves the old entry intact and, at
-        // worst, a broken scratch entry that the next write of this item replaces.
-        let scratch = format!("{}/{TMP_DIR}/{}", self.prefix, encode_name(name)?);
+        // Atomic replace: gpg writes the new value to a scratch entry of this process's own
+        // (a killed writer's orphaned pass may still be writing its own), then `pass mv`
+        // renames it over the old one. A writer killed half way leaves the old entry intact.
+        let encoded = encode_name(name)?;
+        let scratch = format!(
+            "{}/{SCRATCH}{}.{:08x}.{encoded}",
+            self.prefix,
+            std::process::id(),
+            rand::random::<u32>()
+        );
         self.pass(
             &["insert", "--multiline", "--force"],
             &scratch,
             line.as_bytes(),
         )?;
         self.pass_entries(&["mv", "--force"], &[&scratch, &entry], b"")?;
+        self.remove_stale_scratch(&encoded);
         Ok(())
     }
 
