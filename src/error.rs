@@ -109,6 +109,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A rekey started and has not finished: unlocking waits for it.
+    #[error("a rekey of this vault is running or was interrupted, so it cannot be unlocked now\n  hint: wait for it, or run `vault rekey` again to finish it (nothing is lost)")]
+    RekeyUnfinished,
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -132,7 +135,7 @@ impl Error {
                 ExitCode::UnsafePermissions
             }
             Error::Backend(_) => ExitCode::Backend,
-            Error::Io { .. } | Error::Other(_) => ExitCode::Failure,
+            Error::Io { .. } | Error::Other(_) | Error::RekeyUnfinished => ExitCode::Failure,
         }
     }
 

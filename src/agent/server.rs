@@ -118,8 +118,11 @@ impl Agent {
             Request::Unlock { passphrase } => {
                 let kind = crate::vault::backend_kind(&self.vault_dir, None);
                 let slot = match crate::vault::open_backend(&self.vault_dir, &kind, false)
-                    .and_then(|b| Ok(b.get(crate::vault::SLOT)?))
-                {
+                    .map(crate::vault::Vault::new)
+                    .and_then(|v| {
+                        v.check_no_rekey()?;
+                        Ok(v.backend().get(crate::vault::SLOT)?)
+                    }) {
                     Ok(Some(s)) => s,
                     Ok(None) => return Self::error(ErrorKind::NotFound, "no vault here"),
                     Err(e) => return Self::error(ErrorKind::Other, e.to_string()),

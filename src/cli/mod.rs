@@ -23,6 +23,7 @@ mod list;
 mod migrate;
 mod passwd;
 mod recover;
+mod rekey;
 mod remove;
 mod rotate;
 mod slot;
@@ -91,6 +92,8 @@ pub enum Command {
     Rotate(rotate::Args),
     /// Change the passphrase (rewrites only the passphrase slot).
     Passwd(passwd::Args),
+    /// Re-encrypt every stored key to a new master identity (after a possible leak of the old).
+    Rekey(rekey::Args),
     /// Move every item to another backend (file, keychain, pass, helper:NAME), verified before removal.
     Migrate(migrate::Args),
     /// Print the master identity (AGE-SECRET-KEY-1...) for recovery with the `age` CLI.
@@ -280,6 +283,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Clear(a) => done(clear::run(&ctx, a)),
         Command::Rotate(a) => done(rotate::run(&ctx, a)),
         Command::Passwd(a) => done(passwd::run(&ctx, a)),
+        Command::Rekey(a) => done(rekey::run(&ctx, a)),
         Command::Migrate(a) => done(migrate::run(&ctx, a)),
         Command::Recover(a) => done(recover::run(&ctx, a)),
         Command::Slot(a) => done(slot::run(&ctx, a)),

@@ -136,6 +136,7 @@ impl Vault {
         let Some(d) = self.keychain_slot()? else {
             return Ok(None);
         };
+        self.check_no_rekey()?;
         let keychain = KeychainBackend::open(parse_store(&d.store)?, SERVICE)?;
         let Some(bytes) = keychain.get(&d.account)?.map(Zeroizing::new) else {
             return Err(Error::Other(format!(

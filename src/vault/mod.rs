@@ -6,6 +6,7 @@
 pub mod crypto;
 pub mod item;
 pub mod keychain_slot;
+pub mod rekey;
 
 use std::path::Path;
 
@@ -19,8 +20,8 @@ use item::Item;
 
 /// The passphrase slot's item name.
 pub const SLOT: &str = "slot.passphrase";
-const KEY_PREFIX: &str = "key.";
-const SESSION_PREFIX: &str = "session.";
+pub(crate) const KEY_PREFIX: &str = "key.";
+pub(crate) const SESSION_PREFIX: &str = "session.";
 
 /// The file in the vault directory that records which backend holds the vault.
 pub const BACKEND_FILE: &str = "backend";
@@ -210,6 +211,7 @@ impl Vault {
     /// Opens the passphrase slot.
     pub fn unlock_master(&self, passphrase: &SecretString) -> Result<(MasterIdentity, KdfParams)> {
         let slot = self.slot()?;
+        self.check_no_rekey()?;
         MasterIdentity::open_slot(&slot, passphrase).map_err(|e| Error::crypto(SLOT, e))
     }
 

@@ -1,0 +1,119 @@
+//! Rekeying: every item re-encrypted to a fresh master identity, for when the old one may have
+//! leaked (a recovery printout seen by someone else, an old backup of the slot with a weak
+//! passphrase). `vault passwd` only rewraps the slot; this replaces the key itself.
+//!
+//! Crash safety, with the vault's slot lock held throughout:
+//! 1. The new identity is sealed under the same passphrase as the journal item `slot.rekey`
+//!    (an interrupted run resumes with it: no item is ever sealed to an identity that is not
+//!    in a slot).
+//! 2. Every key item is opened with the old identity and sealed to the new one; an item the
+//!    old one cannot open but the new one can was done by an interrupted run. Cached sessions
+//!    are dropped rather than re-encrypted (the next `exec` makes fresh ones).
+//! 3. The journal becomes the passphrase slot (one atomic write), a last pass catches any item
+//!    another command wrote with the old identity meanwhile, and the journal is removed.
+//!
+//! While `slot.rekey` exists, unlocking refuses (finish with `vault rekey`), so no command
+//! works with the old identity once items start moving. A keychain slot is removed first and
+//! added back for the new identity at the end.
+
+use secrecy::SecretString;
+
+use super::crypto::MasterIdentity;
+use super::{Vault, KEY_PREFIX, SESSION_PREFIX, SLOT};
+use crate::error::{Error, Result};
+
+/// The journal item: the new identity's passphrase slot while a rekey runs.
+pub const REKEY_SLOT: &str = "slot.rekey";
+
+/// What a rekey did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Key items re-encrypted (including ones an interrupted run had done).
+    pub keys: usize,
+    /// Cached sessions dropped.
+    pub sessions: usize,
+    /// Whether an interrupted rekey was finished.
+    pub resumed: bool,
+    /// The keychain slot's store, when one was moved to the new identity.
+    pub keychain: Option<String>,
+    /// Why the keychain slot could not be added back, if it could not.
+    pub keychain_error: Option<String>,
+}
+
+impl Vault {
+    /// Refuses to unlock while a rekey is unfinished.
+    pub fn check_no_rekey(&self) -> Result<()> {
+        if self.backend.contains(REKEY_SLOT)? {
+            return Err(Error::RekeyUnfinished);
+        }
+        Ok(())
+    }
+
+    /// Re-encrypts every item to a new master identity (see the module docs).
+    pub fn rekey(&self, passphrase: &SecretString) -> Result<Report> {
+        let _lock = self.backend.lock(SLOT)?;
+        let (old, params) = MasterIdentity::open_slot(&self.slot()?, passphrase)
+            .map_err(|e| Error::crypto(SLOT, e))?;
+        let mut report = Report::default();
+        let (new, journal) = match self.backend.get(REKEY_SLOT)? {
+            Some(journal) => {
+                report.resumed = true;
+                let (new, _) = MasterIdentity::open_slot(&journal, passphrase)
+                    .map_err(|e| Error::crypto(REKEY_SLOT, e))?;
+                (new, journal)
+            }
+            None => {
+                let new = MasterIdentity::generate();
+                let journal = new
+                    .seal_slot(passphrase, params)
+                    .map_err(|e| Error::crypto(REKEY_SLOT, e))?;
+                self.backend.set(REKEY_SLOT, &journal)?;
+                (new, journal)
+            }
+        };
+        let keychain = self.keychain_slot()?.map(|d| d.store);
+        if keychain.is_some() {
+            self.remove_keychain_slot()?;
+        }
+        report.keys = self.reseal_keys(&old, &new)?;
+        for name in self.backend.list()? {
+            if name.starts_with(SESSION_PREFIX) && self.backend.remove(&name)? {
+                report.sessions += 1;
+            }
+        }
+        self.backend.set(SLOT, &journal)?;
+        // Anything written with the old identity since the first pass.
+        self.reseal_keys(&old, &new)?;
+        self.backend.remove(REKEY_SLOT)?;
+        if let Some(store) = keychain {
+            match self.add_keychain_slot(&new, Some(&store)) {
+                Ok(_) => report.keychain = Some(store),
+                Err(e) => report.keychain_error = Some(e.to_string()),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Seals every key item to `new`; returns how many are now sealed to it.
+    fn reseal_keys(&self, old: &MasterIdentity, new: &MasterIdentity) -> Result<usize> {
+        let mut n = 0;
+        for name in self.backend.list()? {
+            if !name.starts_with(KEY_PREFIX) {
+                continue;
+            }
+            let _item_lock = self.backend.lock(&name)?;
+            let Some(ct) = self.backend.get(&name)? else {
+                continue;
+            };
+            match old.open(&ct) {
+                Ok(pt) => self.backend.set(&name, &new.seal(&pt))?,
+                Err(e) => {
+                    // Done by an interrupted run, or unreadable: never overwritten.
+                    new.open(&ct).map_err(|_| Error::crypto(&name, e))?;
+                }
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+}
