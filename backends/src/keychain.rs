@@ -11,7 +11,9 @@
 //!   persistent keyring. **Volatile**: they are gone after a reboot, and after logout once the
 //!   persistent keyring expires (`/proc/sys/kernel/keys/persistent_keyring_expiry`, 3 days by
 //!   default); a process outside any session keyring it possesses is refused. One key holds
-//!   at most 32,767 bytes.
+//!   at most 32,767 bytes, and the kernel caps each user's keys (`/proc/sys/kernel/keys/
+//!   maxbytes` and `maxkeys`: 20,000 bytes and 200 keys by default for users other than root,
+//!   so about 40 of vault's ~500-byte items).
 //! - `macos` (macOS default): the login keychain. `windows` (Windows default): the Credential
 //!   Manager. Both build only on their own OS and are not exercised by this project's tests.
 //!
@@ -238,11 +240,17 @@ impl KeychainBackend {
                 entries.len(),
                 self.service
             )),
-            other => Error::Other(format!(
-                "{} ({name}): {}",
-                self.location(),
-                one_line(&other)
-            )),
+            other => {
+                let text = one_line(&other);
+                let hint = if self.which == Store::Keyutils && text.contains("Quota") {
+                    "\n  hint: the kernel caps each user's keys (/proc/sys/kernel/keys/maxbytes and \
+                     maxkeys, 20,000 bytes and 200 keys by default for users other than root): \
+                     remove items, raise the limits, or use another backend"
+                } else {
+                    ""
+                };
+                Error::Other(format!("{} ({name}): {text}{hint}", self.location()))
+            }
         }
     }
 
