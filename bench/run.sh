@@ -461,6 +461,18 @@ fig_agent() {
   cmds=("env -u VAULT_NO_AGENT $(q "$VAULT") exec demo -- true" "env -u VAULT_NO_AGENT true"
     "env -u VAULT_NO_AGENT $(q "$PY") $(q "$WORK/check.py") $(q "$WORK/session.json")")
   [ -f "$WORK/awsume-run.sh" ] && cmds+=("env -u VAULT_NO_AGENT bash $(q "$WORK/awsume-run.sh")")
+  # The AWS CLI's own path: a plaintext key in the credentials file, its assume-role result
+  # cached as plaintext JSON under ~/.aws/cli/cache; warm, each run makes one GetCallerIdentity.
+  local cli_calls="" cli
+  if cli=$(command -v aws); then
+    mkdir -p "$WORK/cli-home"
+    printf '[demo-src]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$KEY_ID" "$SECRET" >"$WORK/cli-credentials"
+    cli="env -u VAULT_NO_AGENT HOME=$(q "$WORK/cli-home") AWS_DEFAULT_REGION=us-east-1 AWS_SHARED_CREDENTIALS_FILE=$(q "$WORK/cli-credentials") $(q "$cli") sts get-caller-identity --profile demo --query Arn --output text"
+    bash -c "$cli" >&2 # fills the CLI's cache (one AssumeRole)
+    cli_calls=$(calls_of bash -c "$cli")
+    AWSCLI_VERSION=$("$PY" -c 'import importlib.metadata as m; print(m.version("awscli"))')
+    cmds+=("$cli")
+  fi
   out=$(hf agent -N "${cmds[@]}")
   mapfile -t r <<<"$out"
   row "warm \`vault exec demo -- true\` through the unlocked agent; overhead vs \`true\` $(ms_diff "${r[0]}" "${r[1]}") ms" \
@@ -469,8 +481,14 @@ fig_agent() {
     "$(rss env -u VAULT_NO_AGENT "$VAULT" exec demo -- true)" "\`true\`" "$(rss true)" "<= 10 MiB"
   label="warm \`vault exec\` through the agent"
   row "boto3 ${BOTO3_VERSION:-?} script: plaintext JSON session file + GetCallerIdentity" ms "${r[2]}" "$label" "${r[0]}" ">= 50"
-  if [ ${#r[@]} -gt 3 ]; then
+  if [ -f "$WORK/awsume-run.sh" ]; then
     row "awsume ${AWSUME_VERSION:-?} \`awsume demo -s\`, cache warm" ms "${r[3]}" "$label" "${r[0]}" ">= 50"
+  fi
+  if [ -n "$cli_calls" ]; then
+    row "AWS CLI ${AWSCLI_VERSION:-?} \`aws sts get-caller-identity --profile demo\`, its plaintext assume-role cache warm; AssumeRole calls per run: $cli_calls, plus the GetCallerIdentity it runs" \
+      ms "${r[-1]}" "$label" "${r[0]}" ">= 50"
+  else
+    skip_row "AWS CLI, assume-role cache warm" "no aws on PATH"
   fi
   "$VAULT" lock --stop >&2 || true
 }
@@ -601,7 +619,7 @@ cat <<EOF
 - date: $STARTED
 - system: $(uname -srm)
 - CPU: ${cpu:-unknown}, nproc $(nproc); load average at start: $LOAD (other work skews every figure)
-- vault: $commit (release build), no agent (every command runs the KDF) except the rows that say so; baselines: Debian argon2 $argon2_version, \`true\`, boto3 ${BOTO3_VERSION:-?}, awsume ${AWSUME_VERSION:-not run}
+- vault: $commit (release build), no agent (every command runs the KDF) except the rows that say so; baselines: Debian argon2 $argon2_version, \`true\`, boto3 ${BOTO3_VERSION:-?}, awsume ${AWSUME_VERSION:-not run}, AWS CLI ${AWSCLI_VERSION:-not run}
 - STS: moto $("$PY" -c 'import moto; print(moto.__version__)') server mode on loopback (tests/sts_server.py), never AWS
 - hyperfine $(hyperfine --version | awk '{ print $2 }'): $RUNS runs after $WARMUP warmup, mean ± σ; RSS: one run, \`/usr/bin/time -f %M\`
 - this script took ${SECONDS} s
