@@ -195,4 +195,14 @@ fn rekey_stops_the_agent_and_moves_the_keychain_slot() {
         "one identity in the keychain"
     );
     assert_success(&agent(&["lock", "--stop"], false), &["lock"]);
+
+    // A keychain that cannot take the new identity loses the slot, never keeps the old one.
+    keyring.lock();
+    let out = env.run(&["rekey"]);
+    assert_success(&out, &["rekey with a locked keychain"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("could not move"), "{stderr}");
+    let slots = env.ok(&["slot", "list"]);
+    assert!(!slots.contains("keychain"), "{slots}");
+    assert_eq!(export(&env, "p"), before);
 }

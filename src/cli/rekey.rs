@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<()> {
     }
     if let Some(e) = &report.keychain_error {
         eprintln!(
-            "vault: warning: the keychain slot could not be added back ({}); `vault slot add keychain` adds it",
+            "vault: warning: the keychain slot could not move to the new identity, so it was removed ({}); `vault slot add keychain` adds it again",
             crate::sanitize_message(e)
         );
     }

@@ -13,13 +13,14 @@
 //!    another command wrote with the old identity meanwhile, and the journal is removed.
 //!
 //! While `slot.rekey` exists, unlocking refuses (finish with `vault rekey`), so no command
-//! works with the old identity once items start moving. A keychain slot is removed first and
-//! added back for the new identity at the end.
+//! works with the old identity once items start moving. A keychain slot is moved to the new
+//! identity before the journal goes; if the keychain cannot take it, the slot is dropped (it
+//! would unlock with the old identity) and the user is told to add it again.
 
 use secrecy::SecretString;
 
 use super::crypto::MasterIdentity;
-use super::{Vault, KEY_PREFIX, SESSION_PREFIX, SLOT};
+use super::{keychain_slot, Vault, KEY_PREFIX, SESSION_PREFIX, SLOT};
 use crate::error::{Error, Result};
 
 /// The journal item: the new identity's passphrase slot while a rekey runs.
@@ -71,10 +72,6 @@ impl Vault {
                 (new, journal)
             }
         };
-        let keychain = self.keychain_slot()?.map(|d| d.store);
-        if keychain.is_some() {
-            self.remove_keychain_slot()?;
-        }
         report.keys = self.reseal_keys(&old, &new)?;
         for name in self.backend.list()? {
             if name.starts_with(SESSION_PREFIX) && self.backend.remove(&name)? {
@@ -84,13 +81,18 @@ impl Vault {
         self.backend.set(SLOT, &journal)?;
         // Anything written with the old identity since the first pass.
         self.reseal_keys(&old, &new)?;
-        self.backend.remove(REKEY_SLOT)?;
-        if let Some(store) = keychain {
-            match self.add_keychain_slot(&new, Some(&store)) {
-                Ok(_) => report.keychain = Some(store),
-                Err(e) => report.keychain_error = Some(e.to_string()),
+        // The keychain slot follows before the journal goes (a rerun redoes it). One that
+        // cannot follow is dropped: it would unlock with the old identity.
+        if let Some(d) = self.keychain_slot()? {
+            match self.add_keychain_slot(&new, Some(&d.store)) {
+                Ok(_) => report.keychain = Some(d.store),
+                Err(e) => {
+                    self.backend.remove(keychain_slot::ITEM)?;
+                    report.keychain_error = Some(e.to_string());
+                }
             }
         }
+        self.backend.remove(REKEY_SLOT)?;
         Ok(report)
     }
 
