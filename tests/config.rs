@@ -79,3 +79,24 @@ fn settings_come_from_the_file_below_flags_variables_and_the_recorded_backend() 
     let out = env.run(&["list"]);
     assert_code(&out, 66, "VAULT_DIR points at no vault");
 }
+
+#[test]
+fn keychain_service_comes_from_the_file_unless_the_variable_says_otherwise() {
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    let mut env = Env::new();
+    env.vars = keyring.vars("unused");
+    env.vars.retain(|(k, _)| k != "VAULT_KEYCHAIN_SERVICE");
+    write_config(
+        &env,
+        "backend = \"keychain\"\nkeychain_service = \"vault-from-config\"\n",
+    );
+    env.ok(&["init", "--kdf-memory", "64"]);
+    assert_eq!(keyring.items("vault-from-config"), ["slot.passphrase"]);
+    // The variable wins over the file: that service holds no vault.
+    let out = env.run_env(&["list"], &[("VAULT_KEYCHAIN_SERVICE", "vault-from-env")]);
+    assert_code(&out, 66, "another service");
+    env.ok(&["migrate", "--to", "file"]);
+    assert!(keyring.items("vault-from-config").is_empty());
+}
