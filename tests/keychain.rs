@@ -160,6 +160,19 @@ fn round_trip_on_the_secret_service_and_the_kernel_keyring() {
         );
         // The key and the slot are in the keychain; locally only sessions (sealed) remain.
         assert_eq!(items(), ["key.src", "slot.passphrase"], "{backend}");
+        // Profile names may hold '@', which keyutils also uses between item and service.
+        env.add_key("ops@corp", "AKIAATSIGN", "at-secret");
+        assert_eq!(
+            items(),
+            ["key.ops@corp", "key.src", "slot.passphrase"],
+            "{backend}"
+        );
+        let list = env.ok(&["list", "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+        assert_eq!(v["keys"], serde_json::json!(["ops@corp", "src"]), "{list}");
+        let out = env.ok(&["export", "ops@corp", "--no-session", "--format", "env"]);
+        assert!(out.contains("AKIAATSIGN"), "{backend}: {out}");
+        env.ok(&["remove", "ops@corp"]);
         for f in files_under(&env.dir) {
             let name = f.file_name().unwrap().to_string_lossy().into_owned();
             assert!(
