@@ -381,6 +381,16 @@ mod tests {
         assert_eq!(Store::parse("gnome"), None);
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_item_over_the_kernel_keyring_limit_is_refused_before_the_kernel_sees_it() {
+        // Building the keyutils store makes no system call, so this needs no session keyring.
+        let b = KeychainBackend::open(Store::Keyutils, "vault-unit").unwrap();
+        let e = b.set("key.big", &vec![7u8; KEYUTILS_MAX + 1]).unwrap_err();
+        assert!(e.to_string().contains("32767 bytes"), "{e}");
+        assert!(e.to_string().contains("key.big"), "{e}");
+    }
+
     #[test]
     fn a_bad_service_name_is_refused_before_any_connection() {
         let e = KeychainBackend::open(Store::SecretService, "a@b").unwrap_err();
