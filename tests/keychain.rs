@@ -226,6 +226,33 @@ fn keychain_slot_unlocks_without_a_passphrase_until_removed() {
     assert!(slots.contains("keychain    secret-service"), "{slots}");
     let unlock_items = keyring.items("vault-unlock");
     assert_eq!(unlock_items.len(), 1, "{unlock_items:?}");
+    // An askpass program that records each time it is asked: the prompt, as a script sees it.
+    let asked = env.path("asked");
+    let askpass = env.path("askpass.sh");
+    std::fs::write(
+        &askpass,
+        format!(
+            "#!/bin/sh\necho asked >> '{}'\nprintf '%s\\n' '{PASS}'\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &askpass,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let with_askpass = || {
+        let mut c = env.cmd(&["export", "p", "--no-session"]);
+        c.env_remove("VAULT_PASSPHRASE_FILE")
+            .env("VAULT_ASKPASS", &askpass);
+        c.output().unwrap()
+    };
+    assert_success(&with_askpass(), &["export with the slot and an askpass"]);
+    assert!(
+        !asked.exists(),
+        "the passphrase was asked for despite the slot"
+    );
     // In-process and through the agent, with no passphrase source at all.
     let out = no_pass(&["export", "p", "--no-session", "--format", "env"], false);
     assert_success(&out, &["export without a passphrase"]);
@@ -252,6 +279,12 @@ fn keychain_slot_unlocks_without_a_passphrase_until_removed() {
         "slot removed",
     );
     assert_code(&env.run(&["slot", "remove", "keychain"]), 66, "no slot");
+    assert_success(&with_askpass(), &["export with an askpass, no slot"]);
+    assert_eq!(
+        std::fs::read_to_string(&asked).unwrap(),
+        "asked\n",
+        "the passphrase prompt is back"
+    );
     env.ok(&["export", "p", "--no-session"]);
 
     // A locked keychain: a warning, then the passphrase, which still works.
