@@ -3,7 +3,8 @@
 //!
 //! Path: `VAULT_CONFIG` (empty: no file), else `$XDG_CONFIG_HOME/vault/config.toml`, else
 //! `~/.config/vault/config.toml`. A missing file is an empty configuration; an unreadable or
-//! invalid one (including an unknown key, so a typo is never silently ignored) is an error.
+//! invalid one (including an unknown key, so a typo is never silently ignored) is an error, and
+//! so is one that another user owns or can write (exit 80, as for the vault directory).
 //!
 //! ```toml
 //! vault_dir = "/home/me/.local/share/vault"  # --vault-dir, VAULT_DIR
@@ -71,7 +72,10 @@ fn load() -> Result<Config> {
         return Ok(Config::default());
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text, &path.display().to_string()),
+        Ok(text) => {
+            check_owner_and_mode(&path)?;
+            parse(&text, &path.display().to_string())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
         Err(e) => Err(Error::Config(format!(
             "reading {}: {e}\n  hint: fix its permissions, or set VAULT_CONFIG= to use none",
@@ -80,13 +84,61 @@ fn load() -> Result<Config> {
     }
 }
 
+/// Like the vault directory, the file must be ours and not writable by others: whoever can
+/// edit it chooses the backend (a helper program) and the vault directory.
+fn check_owner_and_mode(path: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))?;
+    let me = rustix::process::geteuid().as_raw();
+    let problem = if meta.uid() != me && meta.uid() != 0 {
+        Some(format!("it is owned by uid {}, not you", meta.uid()))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(format!(
+            "its mode {:04o} lets other users change it",
+            meta.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(Error::Backend(vault_backends::Error::UnsafePermissions {
+            path: path.to_owned(),
+            problem,
+            fix: format!("chmod go-w {} (and chown it to yourself)", path.display()),
+        })),
+    }
+}
+
+/// Why the file could not be used, kept so every caller gets the same error.
+#[derive(Debug, Clone)]
+enum Failure {
+    Config(String),
+    Unsafe {
+        path: PathBuf,
+        problem: String,
+        fix: String,
+    },
+}
+
 /// The configuration, read once per process.
 pub fn get() -> Result<&'static Config> {
-    static CONFIG: OnceLock<std::result::Result<Config, String>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| load().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| Error::Config(e.clone()))
+    static CONFIG: OnceLock<std::result::Result<Config, Failure>> = OnceLock::new();
+    let loaded = CONFIG.get_or_init(|| {
+        load().map_err(|e| match e {
+            Error::Backend(vault_backends::Error::UnsafePermissions { path, problem, fix }) => {
+                Failure::Unsafe { path, problem, fix }
+            }
+            other => Failure::Config(other.to_string()),
+        })
+    });
+    loaded.as_ref().map_err(|f| match f.clone() {
+        Failure::Config(message) => Error::Config(message),
+        Failure::Unsafe { path, problem, fix } => {
+            Error::Backend(vault_backends::Error::UnsafePermissions { path, problem, fix })
+        }
+    })
 }
 
 /// A setting from the variable `var` when set and non-empty, else from the file.

@@ -25,6 +25,15 @@ fn a_broken_config_file_is_a_clear_error_naming_it() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(want), "{text}: {stderr}");
     }
+    // A file another user could edit is refused, like a loose vault directory.
+    write_config(&env, "agent = false\n");
+    let file = env.path("home/.config/vault/config.toml");
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let out = env.run(&["list"]);
+    assert_code(&out, 80, "a world-writable config file");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod go-w"));
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    assert_code(&env.run(&["list"]), 66, "a private config file, no vault");
     // VAULT_CONFIG= (empty) reads no file at all.
     let out = env.run_env(&["init", "--kdf-memory", "64"], &[("VAULT_CONFIG", "")]);
     assert_success(&out, &["init with VAULT_CONFIG empty"]);
