@@ -350,3 +350,28 @@ fn an_unreachable_or_locked_keychain_is_a_clear_error_and_writes_nothing() {
         "a locked keychain wrote files"
     );
 }
+
+#[test]
+fn migrate_never_overwrites_another_vault_in_the_same_keychain_service() {
+    let Some(keyring) = Keyring::start() else {
+        return;
+    };
+    let svc = service("two");
+    let mut a = Env::init();
+    a.vars = keyring.vars(&svc);
+    a.add_key("p", "AKIAVAULTA", "a");
+    let mut b = Env::init();
+    b.vars = keyring.vars(&svc);
+    b.add_key("p", "AKIAVAULTB", "b");
+    a.ok(&["migrate", "--to", "keychain"]);
+    let out = b.run(&["migrate", "--to", "keychain"]);
+    assert_code(&out, 2, "a second vault into the same service");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already holds another vault"));
+    // Both vaults are intact: A in the keychain, B still in its files.
+    let export = |env: &Env| env.ok(&["export", "p", "--no-session", "--format", "env"]);
+    assert!(export(&a).contains("AKIAVAULTA"));
+    assert!(export(&b).contains("AKIAVAULTB"));
+    assert!(b.item("key.p").exists());
+    a.ok(&["migrate", "--to", "file"]);
+    assert!(keyring.items(&svc).is_empty());
+}

@@ -1,7 +1,7 @@
 //! `vault migrate --to BACKEND`: move every item to another backend without decrypting.
 //!
-//! Copy every key and the slot, read each back and compare, record the new backend, and only
-//! then remove the originals. Interrupted before the switch, the source is intact and the run
+//! Copy the slot and then every key, read each back and compare, record the new backend, and
+//! only then remove the originals. A target that holds another vault's slot is refused. Interrupted before the switch, the source is intact and the run
 //! can be repeated; after it, the new backend holds everything. Cached sessions stay in the
 //! local directory, where every backend keeps them.
 
@@ -16,6 +16,9 @@ pub struct Args {
     /// The backend to move to: file, keychain[:STORE], pass or helper:NAME.
     #[arg(long, value_name = "B")]
     pub to: String,
+    /// Overwrite another vault's items in the target (refused without it).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `vault migrate`.
@@ -28,15 +31,31 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         )));
     }
     let src = ctx.backend(false)?;
-    if src.get(crate::vault::SLOT)?.is_none() {
+    let Some(slot) = src.get(crate::vault::SLOT)? else {
         return Err(Error::NotInitialized(src.location()));
-    }
+    };
     let dst = open_backend(&ctx.vault_dir, &args.to, false)?;
-    let names: Vec<String> = src
+    // A target holding another vault (its own slot) is never overwritten by accident. The slot
+    // is copied first, so an interrupted run of this migration is recognised and resumed.
+    match dst.get(crate::vault::SLOT)? {
+        Some(theirs) if theirs != slot && !args.force => {
+            return Err(Error::Usage(format!(
+                "{} already holds another vault\n  hint: point this one elsewhere (VAULT_KEYCHAIN_SERVICE, VAULT_PASS_PREFIX, keychain_service or pass_prefix in the config file), or pass --force to overwrite that vault's items",
+                dst.location()
+            )));
+        }
+        Some(_) if !args.force => eprintln!(
+            "vault: {} already holds this vault's slot: resuming an interrupted migration",
+            dst.location()
+        ),
+        _ => {}
+    }
+    let mut names: Vec<String> = src
         .list()?
         .into_iter()
         .filter(|n| !n.starts_with(vault_backends::split::SESSION_PREFIX))
         .collect();
+    names.sort_by_key(|n| n != crate::vault::SLOT);
     for name in &names {
         let bytes = src.get(name)?.ok_or_else(|| {
             Error::Other(format!(
