@@ -160,6 +160,18 @@ fn round_trip_on_the_secret_service_and_the_kernel_keyring() {
         );
         // The key and the slot are in the keychain; locally only sessions (sealed) remain.
         assert_eq!(items(), ["key.src", "slot.passphrase"], "{backend}");
+        if backend == "keychain:keyutils" {
+            // Outside a session keyring of its own (as this test process may be), the vault is
+            // either usable or refused with the fix; never reported as missing.
+            let wrapper = std::mem::take(&mut env.wrapper);
+            let out = env.run(&["list"]);
+            env.wrapper = wrapper;
+            if !out.status.success() {
+                assert_code(&out, 69, "keyutils outside a session keyring");
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(stderr.contains("keyctl session -"), "{stderr}");
+            }
+        }
         // Profile names may hold '@', which keyutils also uses between item and service.
         env.add_key("ops@corp", "AKIAATSIGN", "at-secret");
         assert_eq!(

@@ -254,6 +254,30 @@ impl KeychainBackend {
         }
     }
 
+    /// The keyutils store reports a key it cannot re-link into this process's keyrings (a
+    /// process with no session keyring of its own, as under some containers and cron) as
+    /// missing, which would read as "no vault". A direct search tells the two apart.
+    fn check_really_missing(&self, name: &str) -> Result<(), Error> {
+        #[cfg(target_os = "linux")]
+        if self.which == Store::Keyutils {
+            use linux_keyutils::{KeyRing, KeyRingIdentifier};
+            let _ = KeyRing::get_persistent(KeyRingIdentifier::Session);
+            let found = KeyRing::from_special_id(KeyRingIdentifier::Session, false)
+                .and_then(|ring| ring.search(&format!("keyring:{name}@{}", self.service)))
+                .is_ok();
+            if found {
+                return Err(Error::Other(format!(
+                    "{} holds {name}, but this process cannot use it: it has no session keyring \
+                     of its own\n  hint: {}",
+                    self.location(),
+                    self.which.access_hint()
+                )));
+            }
+        }
+        let _ = name;
+        Ok(())
+    }
+
     #[cfg(target_os = "linux")]
     fn list_keyutils(&self) -> Result<Vec<String>, Error> {
         use linux_keyutils::{KeyRing, KeyRingIdentifier};
@@ -305,7 +329,10 @@ impl Backend for KeychainBackend {
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
         match self.entry(name)?.get_secret() {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(KError::NoEntry) => Ok(None),
+            Err(KError::NoEntry) => {
+                self.check_really_missing(name)?;
+                Ok(None)
+            }
             Err(e) => Err(self.error(name, e)),
         }
     }
@@ -327,7 +354,10 @@ impl Backend for KeychainBackend {
     fn remove(&self, name: &str) -> Result<bool, Error> {
         match self.entry(name)?.delete_credential() {
             Ok(()) => Ok(true),
-            Err(KError::NoEntry) => Ok(false),
+            Err(KError::NoEntry) => {
+                self.check_really_missing(name)?;
+                Ok(false)
+            }
             Err(e) => Err(self.error(name, e)),
         }
     }
