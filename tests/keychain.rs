@@ -160,6 +160,15 @@ fn round_trip_on_the_secret_service_and_the_kernel_keyring() {
         );
         // The key and the slot are in the keychain; locally only sessions (sealed) remain.
         assert_eq!(items(), ["key.src", "slot.passphrase"], "{backend}");
+        if backend == "keychain" {
+            // Text that KWallet can hold too: base64 of the age file.
+            use base64::Engine as _;
+            let stored = keyring.lookup(&svc, "key.src");
+            let age = base64::engine::general_purpose::STANDARD
+                .decode(stored.trim_ascii())
+                .expect("the Secret Service item is base64");
+            assert!(age.starts_with(b"age-encryption.org/v1\n"), "{stored:?}");
+        }
         if backend == "keychain:keyutils" {
             // Outside a session keyring of its own (as this test process may be), the vault is
             // either usable or refused with the fix; never reported as missing.

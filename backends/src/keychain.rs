@@ -18,6 +18,8 @@
 //!   Manager. Both build only on their own OS and are not exercised by this project's tests.
 //!
 //! Item `NAME` of a vault whose service is `SERVICE` is the credential (`SERVICE`, `NAME`).
+//! On the Secret Service the value is stored base64-encoded, because KWallet's implementation
+//! keeps only UTF-8 text; the other stores hold the bytes as they are.
 //! The service defaults to `vault`; `VAULT_KEYCHAIN_SERVICE` picks another one so two vaults can
 //! share a keychain. Every value is age ciphertext made by `vault`: the keychain adds its own
 //! protection on top and never sees a plaintext secret.
@@ -328,6 +330,19 @@ impl Backend for KeychainBackend {
 
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
         match self.entry(name)?.get_secret() {
+            Ok(bytes) if self.which == Store::SecretService => {
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(bytes.trim_ascii())
+                    .map(Some)
+                    .map_err(|_| {
+                        Error::Other(format!(
+                            "{}: the item {name} is not base64, so vault did not write it \
+                             (remove it with the keychain's own tool, e.g. seahorse or secret-tool)",
+                            self.location()
+                        ))
+                    })
+            }
             Ok(bytes) => Ok(Some(bytes)),
             Err(KError::NoEntry) => {
                 self.check_really_missing(name)?;
@@ -346,6 +361,14 @@ impl Backend for KeychainBackend {
                 self.which.max_len()
             )));
         }
+        let encoded;
+        let value = if self.which == Store::SecretService {
+            use base64::Engine as _;
+            encoded = base64::engine::general_purpose::STANDARD.encode(value);
+            encoded.as_bytes()
+        } else {
+            value
+        };
         self.entry(name)?
             .set_secret(value)
             .map_err(|e| self.error(name, e))

@@ -404,6 +404,17 @@ impl Keyring {
         assert!(out.status.success(), "{out:?}");
     }
 
+    /// The secret of item `name` under `service`, as `secret-tool lookup` prints it.
+    pub fn lookup(&self, service: &str, name: &str) -> Vec<u8> {
+        let out = Command::new("secret-tool")
+            .args(["lookup", "service", service, "username", name])
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "secret-tool lookup {name}: {out:?}");
+        out.stdout
+    }
+
     /// The item names (the `username` attribute) stored under `service`.
     pub fn items(&self, service: &str) -> Vec<String> {
         let out = Command::new("secret-tool")
