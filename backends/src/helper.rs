@@ -224,6 +224,12 @@ impl Backend for HelperBackend {
         }
     }
 
+    /// From `list`, which never carries secrets and so is cheap (for docker-credential-pass,
+    /// no gpg run), unlike a `get`.
+    fn contains(&self, name: &str) -> Result<bool, Error> {
+        Ok(self.list()?.iter().any(|n| n == name))
+    }
+
     fn list(&self) -> Result<Vec<String>, Error> {
         let out = self.run("list", b"")?;
         if !out.status.success() {

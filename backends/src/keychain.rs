@@ -33,6 +33,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use keyring_core::{CredentialStore, Entry, Error as KError};
+use zeroize::Zeroizing;
 
 use crate::{Backend, Error};
 
@@ -211,11 +212,6 @@ impl KeychainBackend {
         })
     }
 
-    /// The store in use.
-    pub fn store(&self) -> Store {
-        self.which
-    }
-
     fn entry(&self, name: &str) -> Result<Entry, Error> {
         if name.is_empty() || name.len() > 255 || name.contains(['\0', '\n']) {
             return Err(Error::InvalidName(
@@ -328,8 +324,20 @@ impl Backend for KeychainBackend {
         format!("{what} (service {})", self.service)
     }
 
+    /// A search only: no secret crosses D-Bus (or leaves the kernel) to answer it.
+    fn contains(&self, name: &str) -> Result<bool, Error> {
+        match self.entry(name)?.get_credential() {
+            Ok(_) => Ok(true),
+            Err(KError::NoEntry) => {
+                self.check_really_missing(name)?;
+                Ok(false)
+            }
+            Err(e) => Err(self.error(name, e)),
+        }
+    }
+
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
-        match self.entry(name)?.get_secret() {
+        match self.entry(name)?.get_secret().map(Zeroizing::new) {
             Ok(bytes) if self.which == Store::SecretService => {
                 use base64::Engine as _;
                 base64::engine::general_purpose::STANDARD
@@ -343,7 +351,7 @@ impl Backend for KeychainBackend {
                         ))
                     })
             }
-            Ok(bytes) => Ok(Some(bytes)),
+            Ok(mut bytes) => Ok(Some(std::mem::take(&mut *bytes))),
             Err(KError::NoEntry) => {
                 self.check_really_missing(name)?;
                 Ok(None)
@@ -364,7 +372,7 @@ impl Backend for KeychainBackend {
         let encoded;
         let value = if self.which == Store::SecretService {
             use base64::Engine as _;
-            encoded = base64::engine::general_purpose::STANDARD.encode(value);
+            encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(value));
             encoded.as_bytes()
         } else {
             value
