@@ -71,44 +71,25 @@ fn load() -> Result<Config> {
     let Some(path) = path() else {
         return Ok(Config::default());
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            check_owner_and_mode(&path)?;
-            parse(&text, &path.display().to_string())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-        Err(e) => Err(Error::Config(format!(
+    let io_error = |e: std::io::Error| {
+        Error::Config(format!(
             "reading {}: {e}\n  hint: fix its permissions, or set VAULT_CONFIG= to use none",
             path.display()
-        ))),
-    }
-}
-
-/// Like the vault directory, the file must be ours and not writable by others: whoever can
-/// edit it chooses the backend (a helper program) and the vault directory.
-fn check_owner_and_mode(path: &std::path::Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::Config(format!("reading {}: {e}", path.display())))?;
-    let me = rustix::process::geteuid().as_raw();
-    let problem = if meta.uid() != me && meta.uid() != 0 {
-        Some(format!("it is owned by uid {}, not you", meta.uid()))
-    } else if meta.mode() & 0o022 != 0 {
-        Some(format!(
-            "its mode {:04o} lets other users change it",
-            meta.mode() & 0o7777
         ))
-    } else {
-        None
     };
-    match problem {
-        None => Ok(()),
-        Some(problem) => Err(Error::Backend(vault_backends::Error::UnsafePermissions {
-            path: path.to_owned(),
-            problem,
-            fix: format!("chmod go-w {} (and chown it to yourself)", path.display()),
-        })),
-    }
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+        Err(e) => return Err(io_error(e)),
+    };
+    // Like the vault directory, the file must be ours and not writable by others: whoever can
+    // edit it chooses the backend (a helper program) and the vault directory.
+    let meta = file.metadata().map_err(io_error)?;
+    let me = rustix::process::geteuid().as_raw();
+    vault_backends::file::check_owner_mode(&path, &meta, me, 0o022, "chmod go-w")?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(io_error)?;
+    parse(&text, &path.display().to_string())
 }
 
 /// Why the file could not be used, kept so every caller gets the same error.

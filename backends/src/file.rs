@@ -157,7 +157,9 @@ impl FileBackend {
     }
 }
 
-fn check_owner_mode(
+/// Refuses `path` (with `meta`, its metadata) unless `uid` owns it and its mode has none of the
+/// `forbidden` bits; the fix names the `chmod` (e.g. `chmod 600`) that repairs the mode.
+pub fn check_owner_mode(
     path: &Path,
     meta: &fs::Metadata,
     uid: u32,

@@ -11,7 +11,7 @@ pub mod protocol;
 pub mod server;
 
 use std::fs::DirBuilder;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,18 +51,11 @@ pub fn runtime_dir() -> Result<PathBuf> {
         Some("it is a symlink".to_owned())
     } else if !meta.is_dir() {
         Some("it is not a directory".to_owned())
-    } else if meta.uid() != uid {
-        Some(format!(
-            "it is owned by uid {}, not by you (uid {uid})",
-            meta.uid()
-        ))
-    } else if meta.permissions().mode() & 0o077 != 0 {
-        Some(format!(
-            "its mode {:04o} lets other users in",
-            meta.permissions().mode() & 0o7777
-        ))
     } else {
-        None
+        match vault_backends::file::check_owner_mode(&dir, &meta, uid, 0o077, "chmod 700") {
+            Err(vault_backends::Error::UnsafePermissions { problem, .. }) => Some(problem),
+            _ => None,
+        }
     };
     if let Some(problem) = problem {
         return Err(Error::Backend(vault_backends::Error::UnsafePermissions {
