@@ -314,7 +314,9 @@ impl Backend for FileBackend {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes` (for names and digests, never for secrets: the string is not
+/// zeroized).
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -74,7 +74,7 @@ pub fn runtime_dir() -> Result<PathBuf> {
 pub fn socket_path(vault_dir: &Path) -> Result<PathBuf> {
     let abs = std::path::absolute(vault_dir).unwrap_or_else(|_| vault_dir.to_owned());
     let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let hex = vault_backends::file::hex(&digest[..8]);
     Ok(runtime_dir()?.join(format!("agent-{hex}.sock")))
 }
 

@@ -85,7 +85,7 @@ impl CacheKey<'_> {
     /// `<profile>.<16 hex digits of SHA-256 of the key>`: readable in `vault list`, unique.
     fn id(&self) -> String {
         let digest = Sha256::digest(self.text().as_bytes());
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let hex = vault_backends::file::hex(&digest[..8]);
         format!("{}.{hex}", self.profile)
     }
 }

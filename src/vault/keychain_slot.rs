@@ -38,10 +38,7 @@ pub struct Descriptor {
 fn digest(identity: &MasterIdentity) -> String {
     use secrecy::ExposeSecret;
     let secret = identity.to_secret_string();
-    Sha256::digest(secret.expose_secret().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    vault_backends::file::hex(&Sha256::digest(secret.expose_secret().as_bytes()))
 }
 
 fn parse_store(name: &str) -> Result<Store> {
@@ -85,12 +82,7 @@ impl Vault {
         };
         let _lock = self.backend.lock(ITEM)?;
         let old = self.keychain_slot()?;
-        let account: String = {
-            use rand::RngCore;
-            let mut raw = [0u8; 16];
-            rand::rngs::OsRng.fill_bytes(&mut raw);
-            raw.iter().map(|b| format!("{b:02x}")).collect()
-        };
+        let account = vault_backends::file::hex(&rand::random::<[u8; 16]>());
         let keychain = KeychainBackend::open(store, SERVICE)?;
         let secret = master.to_secret_string();
         keychain.set(&account, secret.expose_secret().as_bytes())?;
