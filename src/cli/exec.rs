@@ -9,11 +9,9 @@ use crate::vault::item::Secret;
 
 use super::{check_profile, Ctx};
 
-/// Arguments of `vault exec`.
+/// How a profile's credentials are made: the flags `exec` and `export` share.
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The profile.
-    pub profile: String,
+pub struct SessionArgs {
     /// Lifetime of the final session or role (e.g. 900, 15m, 1h) [default: 1h].
     #[arg(long, short, value_parser = parse_duration, value_name = "D")]
     pub duration: Option<std::time::Duration>,
@@ -23,6 +21,26 @@ pub struct Args {
     /// The current MFA code (else the profile's mfa_process, else a prompt on the terminal).
     #[arg(long, value_name = "CODE")]
     pub mfa_token: Option<String>,
+}
+
+impl SessionArgs {
+    /// The resolver's options, with the MFA code (taken once from `mfa_token`) if any.
+    pub fn options(&self, mfa_token: Option<Secret>) -> Options {
+        Options {
+            duration: self.duration,
+            no_session: self.no_session,
+            mfa_token,
+        }
+    }
+}
+
+/// Arguments of `vault exec`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profile.
+    pub profile: String,
+    #[command(flatten)]
+    pub session: SessionArgs,
     /// Stay the parent of the command: forward signals to it and return its exit status
     /// (by default vault replaces itself with the command).
     #[arg(long)]
@@ -72,7 +90,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, Strin
 }
 
 /// Runs `vault exec`; returns the child's exit status when vault stays its parent.
-pub fn run(ctx: &Ctx, args: Args) -> Result<u8> {
+pub fn run(ctx: &Ctx, mut args: Args) -> Result<u8> {
     check_profile(&args.profile)?;
     let parent: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     exec::check_not_nested(&parent)?;
@@ -84,18 +102,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<u8> {
     let rt = super::runtime()?;
     let vault = ctx.vault()?;
     let unlocked = ctx.unlock(&vault)?;
-    let mut mfa_token = args.mfa_token.map(Secret::new);
+    let mut mfa_token = args.session.mfa_token.take().map(Secret::new);
     let config = rt.block_on(Config::load())?;
     let resolve = |mfa_token: Option<Secret>| {
         aws::resolve(
             &unlocked,
             &config,
             &args.profile,
-            Options {
-                duration: args.duration,
-                no_session: args.no_session,
-                mfa_token,
-            },
+            args.session.options(mfa_token),
         )
     };
     if !args.server {

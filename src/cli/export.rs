@@ -4,7 +4,7 @@ use std::io::Write;
 
 use time::format_description::well_known::Rfc3339;
 
-use crate::aws::{self, profile::Config, Options};
+use crate::aws::{self, profile::Config};
 use crate::creds::Credentials;
 use crate::error::{Error, Result};
 use crate::vault::item::Secret;
@@ -32,34 +32,24 @@ pub struct Args {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "env")]
     pub format: Format,
-    /// Lifetime of the final session or role (e.g. 900, 15m, 1h) [default: 1h].
-    #[arg(long, short, value_parser = super::exec::parse_duration, value_name = "D")]
-    pub duration: Option<std::time::Duration>,
-    /// Print the stored long-term key instead of a session.
-    #[arg(long)]
-    pub no_session: bool,
-    /// The current MFA code (else the profile's mfa_process, else a prompt on the terminal).
-    #[arg(long, value_name = "CODE")]
-    pub mfa_token: Option<String>,
+    #[command(flatten)]
+    pub session: super::exec::SessionArgs,
 }
 
 /// Runs `vault export`.
-pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+pub fn run(ctx: &Ctx, mut args: Args) -> Result<()> {
     check_profile(&args.profile)?;
     let vault = ctx.vault()?;
     let unlocked = ctx.unlock(&vault)?;
     let rt = super::runtime()?;
+    let mfa_token = args.session.mfa_token.take().map(Secret::new);
     let resolved = rt.block_on(async {
         let config = Config::load().await?;
         aws::resolve(
             &unlocked,
             &config,
             &args.profile,
-            Options {
-                duration: args.duration,
-                no_session: args.no_session,
-                mfa_token: args.mfa_token.map(Secret::new),
-            },
+            args.session.options(mfa_token),
         )
         .await
     })?;
