@@ -61,6 +61,15 @@ role_arn = arn:aws:iam::123456789012:role/MX
 source_profile = msrc
 role_arn = arn:aws:iam::123456789012:role/MY
 
+[profile sso]
+sso_session = corp
+sso_account_id = 123456789012
+sso_role_name = Admin
+
+[profile via-sso]
+source_profile = sso
+role_arn = arn:aws:iam::123456789012:role/VS
+
 [profile psrc]
 region = us-east-1
 mfa_serial = arn:aws:iam::123456789012:mfa/bob
@@ -417,6 +426,12 @@ fn failures_are_clear_documented_and_write_nothing() {
         &moto.url(),
         NOT_FOUND,
         "vault add ghost-src",
+    );
+    check(
+        &["exec", "via-sso", "--", "true"],
+        &moto.url(),
+        CONFIG,
+        "IAM Identity Center (SSO) (sso_session)",
     );
     // Nothing listens on port 1.
     check(

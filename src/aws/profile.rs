@@ -39,7 +39,20 @@ pub struct Settings {
     pub credential_process: Option<String>,
     /// `mfa_process`: a command printing an MFA code.
     pub mfa_process: Option<String>,
+    /// The first key naming a credential source vault does not handle (IAM Identity Center,
+    /// web identity, instance metadata), so a chain ending there is a clear error.
+    pub foreign_source: Option<&'static str>,
 }
+
+/// Credential sources other tools handle and vault does not: its sources are a stored key
+/// and `credential_process`.
+const FOREIGN_SOURCES: [&str; 5] = [
+    "sso_session",
+    "sso_start_url",
+    "web_identity_token_file",
+    "credential_source",
+    "login_session",
+];
 
 impl Settings {
     fn from_profile(name: &str, p: Option<&Profile>) -> Result<Settings> {
@@ -88,6 +101,7 @@ impl Settings {
             transitive_session_tags,
             credential_process: get("credential_process"),
             mfa_process: get("mfa_process"),
+            foreign_source: FOREIGN_SOURCES.into_iter().find(|k| get(k).is_some()),
         })
     }
 }
@@ -214,9 +228,12 @@ impl Config {
                     break Source::Process(base);
                 }
                 (Some(_), None) => {
-                    return Err(Error::Config(format!(
-                        "profile {current:?} has role_arn but no source_profile\n  hint: add source_profile = <profile with a stored key> (credential_source is not supported)"
-                    )))
+                    return Err(match settings.foreign_source {
+                        Some(key) => foreign_source(&current, key),
+                        None => Error::Config(format!(
+                            "profile {current:?} has role_arn but no source_profile\n  hint: add source_profile = <profile with a stored key>"
+                        )),
+                    });
                 }
                 (None, Some(src)) if src != current => {
                     // A profile that only borrows another's credentials (and maybe region).
@@ -226,7 +243,10 @@ impl Config {
                 (None, _) if settings.credential_process.is_some() && !has_key(&current)? => {
                     break Source::Process(settings)
                 }
-                (None, _) => break Source::StoredKey(settings),
+                (None, _) => match settings.foreign_source {
+                    Some(key) if !has_key(&current)? => return Err(foreign_source(&current, key)),
+                    _ => break Source::StoredKey(settings),
+                },
             }
         };
         roles.reverse();
@@ -254,6 +274,19 @@ impl Config {
             mfa_process,
         })
     }
+}
+
+/// A profile whose credentials come from a source vault does not handle.
+fn foreign_source(profile: &str, key: &str) -> Error {
+    let what = match key {
+        "sso_session" | "sso_start_url" => "IAM Identity Center (SSO)",
+        "web_identity_token_file" => "a web identity token",
+        "login_session" => "an AWS console login session",
+        _ => "instance or container metadata or the environment",
+    };
+    Error::Config(format!(
+        "profile {profile:?} gets its credentials from {what} ({key}), which vault does not handle\n  hint: vault's sources are a stored long-term key (`vault add {profile}` makes it one) and credential_process; otherwise use the AWS CLI for this profile"
+    ))
 }
 
 /// The settings of a chain's source profile.
@@ -312,6 +345,19 @@ role_arn = arn:aws:iam::1:role/self
 [profile dangling]
 source_profile = nowhere
 role_arn = arn:aws:iam::1:role/d
+[profile sso]
+sso_start_url = https://example.awsapps.com/start
+sso_account_id = 123456789012
+sso_role_name = Admin
+[profile via-sso]
+source_profile = sso
+role_arn = arn:aws:iam::1:role/v
+[profile webid]
+role_arn = arn:aws:iam::1:role/w
+web_identity_token_file = /var/run/token
+[profile meta]
+role_arn = arn:aws:iam::1:role/m
+credential_source = Ec2InstanceMetadata
 ";
 
     #[test]
@@ -357,5 +403,24 @@ role_arn = arn:aws:iam::1:role/d
         let s = c.chain("self", &|p| Ok(p == "self")).unwrap();
         assert_eq!(source_settings(&s.source).name, "self");
         assert_eq!(s.roles.len(), 1);
+    }
+
+    #[test]
+    fn foreign_sources_are_named() {
+        let c = rt().block_on(config(CONF));
+        for (profile, key) in [
+            ("sso", "sso_start_url"),
+            ("via-sso", "sso_start_url"),
+            ("webid", "web_identity_token_file"),
+            ("meta", "credential_source"),
+        ] {
+            match c.chain(profile, &|_| Ok(false)) {
+                Err(Error::Config(m)) => assert!(m.contains(key), "{profile}: {m}"),
+                other => panic!("{profile}: {other:?}"),
+            }
+        }
+        // A key stored for the SSO profile is a source like any other.
+        let stored = c.chain("via-sso", &|p| Ok(p == "sso")).unwrap();
+        assert_eq!(source_settings(&stored.source).name, "sso");
     }
 }
