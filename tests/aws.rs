@@ -171,6 +171,44 @@ fn two_hop_chain_prints_the_last_role() {
     // The second hop was signed with the first hop's credentials, not the source's.
     let last = moto.calls().into_iter().last().unwrap();
     assert_ne!(last["_AccessKeyId"], KEY_ID);
+
+    // Warm, only the last hop's session is opened: the ones before it may be unreadable.
+    let sessions = |profile: &str| -> Vec<std::path::PathBuf> {
+        files_under(&env.dir)
+            .into_iter()
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                name.starts_with(&format!("session.{profile}.")) && name.ends_with(".age")
+            })
+            .collect()
+    };
+    let tampered = [sessions("src"), sessions("a")].concat();
+    assert_eq!(tampered.len(), 2, "{tampered:?}");
+    for p in &tampered {
+        std::fs::write(p, b"not age").unwrap();
+    }
+    let before = moto.sts_calls();
+    assert!(caller_arn(&env, &moto, "b").contains(":assumed-role/B/"));
+    assert_eq!(moto.sts_calls(), before, "warm two-hop exec called STS");
+
+    // A different key stored for the source is a different source: every hop is called again,
+    // and the unreadable sessions are replaced.
+    env.add_key(
+        "src",
+        "AKIAI44QH8DHBEXAMPLE",
+        "je7MtGbClwBF-2Zp9Utk-h3yCo8nvbEXAMPLEKEY",
+    );
+    assert!(caller_arn(&env, &moto, "b").contains(":assumed-role/B/"));
+    assert_eq!(
+        (moto.count("GetSessionToken"), moto.count("AssumeRole")),
+        (2, 4)
+    );
+    let first = moto
+        .calls()
+        .into_iter()
+        .rfind(|c| c["Action"] == "GetSessionToken")
+        .unwrap();
+    assert_eq!(first["_AccessKeyId"], "AKIAI44QH8DHBEXAMPLE");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::creds::Credentials;
 use crate::error::{Error, Result};
-use crate::vault::item::{Item, Secret, Session};
+use crate::vault::item::{Item, LongTermKey, Secret, Session};
 use crate::vault::{key_name, session_name, Unlocked};
 use profile::{Chain, Config, Settings, Source};
 use sts::{Mfa, Sts};
@@ -57,13 +57,20 @@ pub struct Resolved {
 
 /// The typed, versioned key a cached session is stored under. Its JSON is kept inside the
 /// sealed item too, so a name collision or a swapped file is a cache miss, not a wrong key.
-#[derive(Debug, Serialize)]
+///
+/// Every key is computed from the config and the stored key's *ciphertext* (its SHA-256),
+/// never from a decrypted item, so a warm run finds the last step's session without opening
+/// the long-term key or the sessions before it. The fingerprint changes whenever the stored key
+/// does (re-added, rotated, rekeyed), and it covers the key's own `mfa_serial`.
+#[derive(Debug, Clone, Serialize)]
 struct CacheKey<'a> {
     v: u32,
     op: &'a str,
     profile: &'a str,
-    /// What the credentials were made from: the long-term key id, or the parent's digest.
-    source: &'a str,
+    /// What the credentials were made from: `key:<fingerprint>` of the stored key, the
+    /// `credential_process` key id, or the digest of the step before.
+    source: String,
+    /// The config's MFA serial for this step (the stored key's own is in its fingerprint).
     #[serde(skip_serializing_if = "Option::is_none")]
     mfa_serial: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,6 +84,9 @@ struct CacheKey<'a> {
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     session_tags: &'a [(String, String)],
 }
+
+/// The cache keys' version: 2 keys sessions by the stored key's fingerprint.
+const CACHE_KEY_VERSION: u32 = 2;
 
 impl CacheKey<'_> {
     fn text(&self) -> String {
@@ -146,6 +156,60 @@ impl MfaSource<'_> {
     }
 }
 
+/// A fresh session sealed under `key`, if there is one; says which on `-v` when
+/// `quiet` is false. A broken backend is an error, never a silent miss (aws-vault's mistake);
+/// an unreadable item is a miss that the refresh replaces.
+fn lookup(
+    vault: &Unlocked<'_>,
+    name: &str,
+    key: &CacheKey<'_>,
+    quiet: bool,
+) -> Result<Option<Session>> {
+    let text = key.text();
+    let found = match vault.get(name) {
+        Ok(Some(Item {
+            session: Some(s), ..
+        })) if s.serves == text => s,
+        Ok(Some(_)) if !quiet => {
+            tracing::info!(
+                "cached item for {} serves another key; replacing it",
+                key.profile
+            );
+            return Ok(None);
+        }
+        Ok(None) if !quiet => {
+            tracing::info!("no cached session for {}; calling {}", key.profile, key.op);
+            return Ok(None);
+        }
+        Err(Error::Tampered { item, detail }) if !quiet => {
+            tracing::warn!("cached session {item} is unreadable ({detail}); replacing it");
+            return Ok(None);
+        }
+        Ok(_) | Err(Error::Tampered { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match fresh(&found, OffsetDateTime::now_utc()) {
+        Some(left) => {
+            tracing::info!(
+                "using cached session for {}: {} min left",
+                key.profile,
+                left.as_secs() / 60
+            );
+            Ok(Some(found))
+        }
+        None => {
+            if !quiet {
+                tracing::info!(
+                    "cached session for {} expires too soon; refreshing with {}",
+                    key.profile,
+                    key.op
+                );
+            }
+            Ok(None)
+        }
+    }
+}
+
 /// The generic cache wrapper: returns the sealed session under `key` if it is fresh, else
 /// calls `fetch`, seals the result and returns it. Holds the item's lock across the refresh so
 /// that concurrent processes make one STS call between them.
@@ -155,38 +219,11 @@ where
     Fut: std::future::Future<Output = Result<Session>>,
 {
     let name = session_name(&key.id());
-    let text = key.text();
     let _lock = vault.vault().backend().lock(&name)?;
-    match vault.get(&name) {
-        Ok(Some(Item {
-            session: Some(s), ..
-        })) if s.serves == text => {
-            if let Some(left) = fresh(&s, OffsetDateTime::now_utc()) {
-                tracing::info!(
-                    "using cached session for {}: {} min left",
-                    key.profile,
-                    left.as_secs() / 60
-                );
-                return Ok(s);
-            }
-            tracing::info!(
-                "cached session for {} expires too soon; refreshing with {}",
-                key.profile,
-                key.op
-            );
-        }
-        Ok(Some(_)) => tracing::info!(
-            "cached item for {} serves another key; replacing it",
-            key.profile
-        ),
-        Ok(None) => tracing::info!("no cached session for {}; calling {}", key.profile, key.op),
-        // A broken backend is an error, never a silent miss (aws-vault's mistake).
-        Err(Error::Tampered { item, detail }) => {
-            tracing::warn!("cached session {item} is unreadable ({detail}); replacing it");
-        }
-        Err(e) => return Err(e),
+    if let Some(session) = lookup(vault, &name, key, false)? {
+        return Ok(session);
     }
-    let session = fetch(text).await?;
+    let session = fetch(key.text()).await?;
     vault.put(&name, &Item::session(session.clone()))?;
     Ok(session)
 }
@@ -204,8 +241,46 @@ fn secs(d: Duration) -> i32 {
     d.as_secs().min(i32::MAX as u64) as i32
 }
 
+/// The long-term key a chain starts from: read at once (its ciphertext keys the cache),
+/// decrypted only when an STS call or `--no-session` needs it.
+struct StoredKey<'u, 'v> {
+    vault: &'u Unlocked<'v>,
+    profile: &'u str,
+    name: String,
+    ciphertext: Vec<u8>,
+    item: std::cell::OnceCell<LongTermKey>,
+}
+
+impl StoredKey<'_, '_> {
+    /// `key:` and 16 hex digits of the ciphertext's SHA-256.
+    fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(&self.ciphertext);
+        format!("key:{}", vault_backends::file::hex(&digest[..8]))
+    }
+
+    fn item(&self) -> Result<&LongTermKey> {
+        if let Some(item) = self.item.get() {
+            return Ok(item);
+        }
+        let key = self
+            .vault
+            .open(&self.name, &self.ciphertext)?
+            .key
+            .ok_or_else(|| Error::NoKey(self.profile.to_owned()))?;
+        Ok(self.item.get_or_init(|| key))
+    }
+}
+
+/// One cached STS call of a chain: GetSessionToken (no role) or AssumeRole.
+struct Step<'a> {
+    key: CacheKey<'a>,
+    role: Option<&'a Settings>,
+    duration: i32,
+}
+
 /// Resolves `profile` to credentials: walks the chain, calls STS where the cache cannot
-/// answer, and seals every new session.
+/// answer, and seals every new session. Warm, it reads the stored key's ciphertext and opens
+/// only the last step's session.
 pub async fn resolve(
     vault: &Unlocked<'_>,
     config: &Config,
@@ -230,118 +305,157 @@ pub async fn resolve(
     let sts_cell = tokio::sync::OnceCell::<Sts>::new();
     let sts = || sts_cell.get_or_init(|| Sts::new(profile, &sts_region));
 
-    // The source.
-    let (mut creds, mut source_id, mut mfa_used) = match &chain.source {
+    // The source, and the steps: every cache key is known before any session is opened.
+    let mut stored = None;
+    let mut creds = None;
+    let mut steps = vec![];
+    let mut source_id = match &chain.source {
         Source::Process(s) => {
             tracing::info!("using credential_process of {}", s.name);
             let c = credential_process(s)?;
             let id = c.access_key_id.clone();
-            (c, id, false)
+            creds = Some(c);
+            id
         }
         Source::StoredKey(s) => {
-            let key_item = vault
-                .get(&key_name(&s.name))?
-                .and_then(|i| i.key)
+            let name = key_name(&s.name);
+            let ciphertext = backend
+                .get(&name)?
                 .ok_or_else(|| Error::NoKey(s.name.clone()))?;
-            let mfa_serial = chain.mfa_serial.clone().or(key_item.mfa_serial.clone());
-            let id = key_item.access_key_id.clone();
-            // One decrypt of the key item serves its id, its MFA serial and the credentials.
-            let long_term = Credentials::from(&key_item);
+            let key = stored.insert(StoredKey {
+                vault,
+                profile: &s.name,
+                name,
+                ciphertext,
+                item: std::cell::OnceCell::new(),
+            });
+            let fingerprint = key.fingerprint();
             if opts.no_session {
                 tracing::info!("--no-session: using {}'s long-term key directly", s.name);
-                (long_term, id, false)
+                creds = Some(Credentials::from(key.item()?));
+                fingerprint
             } else {
-                let duration = if chain.roles.is_empty() {
-                    last_duration.unwrap_or(PLAIN_SESSION)
-                } else {
-                    SOURCE_SESSION
+                let step = Step {
+                    key: CacheKey {
+                        v: CACHE_KEY_VERSION,
+                        op: "GetSessionToken",
+                        profile: &s.name,
+                        source: fingerprint,
+                        mfa_serial: chain.mfa_serial.as_deref(),
+                        role_arn: None,
+                        external_id: None,
+                        role_session_name: None,
+                        source_identity: None,
+                        session_tags: &[],
+                    },
+                    role: None,
+                    duration: if chain.roles.is_empty() {
+                        last_duration.unwrap_or(PLAIN_SESSION)
+                    } else {
+                        SOURCE_SESSION
+                    },
                 };
-                let key = CacheKey {
-                    v: 1,
-                    op: "GetSessionToken",
-                    profile: &s.name,
-                    source: &id,
-                    mfa_serial: mfa_serial.as_deref(),
-                    role_arn: None,
-                    external_id: None,
-                    role_session_name: None,
-                    source_identity: None,
-                    session_tags: &[],
-                };
-                let digest = key.id();
-                let (mfa, long_term, mfa_serial) = (&mut mfa, &long_term, &mfa_serial);
-                let session = cached(vault, &key, move |serves| async move {
-                    let code = match mfa_serial {
-                        Some(serial) => Some(mfa.code(serial)?),
-                        None => None,
-                    };
-                    let m = mfa_serial
-                        .as_deref()
-                        .zip(code.as_ref())
-                        .map(|(serial, code)| Mfa { serial, code });
-                    sts()
-                        .await
-                        .get_session_token(long_term, duration, m, serves)
-                        .await
-                })
-                .await?;
-                (session_creds(session), digest, mfa_serial.is_some())
+                let id = step.key.id();
+                steps.push(step);
+                id
             }
         }
     };
-
-    // The roles, source side first.
     let n = chain.roles.len();
     for (i, role) in chain.roles.iter().enumerate() {
-        let duration = if i + 1 == n {
-            last_duration
-                .or(role.duration_seconds)
-                .unwrap_or(ROLE_SESSION)
-        } else {
-            role.duration_seconds.unwrap_or(ROLE_SESSION)
-        };
-        // MFA goes on the first AssumeRole only when no MFA'd session came before it.
-        let mfa_serial = (!mfa_used && i == 0)
-            .then(|| chain.mfa_serial.clone().or(role.mfa_serial.clone()))
-            .flatten();
-        let session_name = role
-            .role_session_name
-            .clone()
-            .unwrap_or_else(|| format!("vault-{}", OffsetDateTime::now_utc().unix_timestamp()));
         let key = CacheKey {
-            v: 1,
+            v: CACHE_KEY_VERSION,
             op: "AssumeRole",
             profile: &role.name,
-            source: &source_id,
-            mfa_serial: mfa_serial.as_deref(),
+            source: source_id,
+            // Sent on the first AssumeRole only when no MFA'd session comes before it; which
+            // one did is in the source's digest.
+            mfa_serial: (i == 0)
+                .then(|| chain.mfa_serial.as_deref().or(role.mfa_serial.as_deref()))
+                .flatten(),
             role_arn: role.role_arn.as_deref(),
             external_id: role.external_id.as_deref(),
             role_session_name: role.role_session_name.as_deref(),
             source_identity: role.source_identity.as_deref(),
             session_tags: &role.session_tags,
         };
-        let digest = key.id();
-        let (mfa, from, mfa_serial_ref, session_name) =
-            (&mut mfa, &creds, &mfa_serial, &session_name);
-        let session = cached(vault, &key, move |serves| async move {
-            let code = match mfa_serial_ref {
+        source_id = key.id();
+        let duration = if i + 1 == n {
+            last_duration.or(role.duration_seconds)
+        } else {
+            role.duration_seconds
+        };
+        steps.push(Step {
+            key,
+            role: Some(role),
+            duration: duration.unwrap_or(ROLE_SESSION),
+        });
+    }
+
+    // Warm: the last step's session is all that is needed.
+    if let Some(last) = steps.last() {
+        let name = session_name(&last.key.id());
+        if let Some(session) = lookup(vault, &name, &last.key, true)? {
+            return Ok(Resolved {
+                creds: session_creds(session),
+                region,
+            });
+        }
+    }
+
+    // Cold: walk the steps, each answered from the cache or by STS.
+    let mut mfa_used = false;
+    for step in &steps {
+        let from = match &creds {
+            Some(c) => c.clone(),
+            None => Credentials::from(stored.as_ref().expect("a session step").item()?),
+        };
+        let mfa_serial = match step.role {
+            None => {
+                let key = stored.as_ref().expect("GetSessionToken has a stored key");
+                let serial = match chain.mfa_serial.clone() {
+                    Some(s) => Some(s),
+                    None => key.item()?.mfa_serial.clone(),
+                };
+                mfa_used = serial.is_some();
+                serial
+            }
+            Some(_) if mfa_used => None,
+            Some(_) => step.key.mfa_serial.map(str::to_owned),
+        };
+        let (mfa, from, mfa_serial) = (&mut mfa, &from, &mfa_serial);
+        let session = cached(vault, &step.key, move |serves| async move {
+            let code = match mfa_serial {
                 Some(serial) => Some(mfa.code(serial)?),
                 None => None,
             };
-            let m = mfa_serial_ref
+            let m = mfa_serial
                 .as_deref()
                 .zip(code.as_ref())
                 .map(|(serial, code)| Mfa { serial, code });
-            sts()
-                .await
-                .assume_role(from, role, session_name, duration, m, serves)
-                .await
+            match step.role {
+                None => {
+                    sts()
+                        .await
+                        .get_session_token(from, step.duration, m, serves)
+                        .await
+                }
+                Some(role) => {
+                    let session_name = role.role_session_name.clone().unwrap_or_else(|| {
+                        format!("vault-{}", OffsetDateTime::now_utc().unix_timestamp())
+                    });
+                    sts()
+                        .await
+                        .assume_role(from, role, &session_name, step.duration, m, serves)
+                        .await
+                }
+            }
         })
         .await?;
-        creds = session_creds(session);
-        source_id = digest;
+        creds = Some(session_creds(session));
         mfa_used |= mfa_serial.is_some();
     }
+    let creds = creds.expect("a chain has a source");
     Ok(Resolved { creds, region })
 }
 
@@ -440,10 +554,10 @@ mod tests {
     #[test]
     fn cache_keys_differ_by_everything_that_matters() {
         let base = CacheKey {
-            v: 1,
+            v: CACHE_KEY_VERSION,
             op: "AssumeRole",
             profile: "p",
-            source: "AKIA1",
+            source: "key:1".into(),
             mfa_serial: None,
             role_arn: Some("arn:a"),
             external_id: None,
@@ -452,18 +566,18 @@ mod tests {
             session_tags: &[],
         };
         let other_source = CacheKey {
-            source: "AKIA2",
-            ..base
+            source: "key:2".into(),
+            ..base.clone()
         };
         let other_role = CacheKey {
             role_arn: Some("arn:b"),
-            ..other_source
+            ..other_source.clone()
         };
         assert_ne!(
             base.id(),
             CacheKey {
-                source: "AKIA2",
-                ..base
+                mfa_serial: Some("arn:mfa"),
+                ..base.clone()
             }
             .id()
         );

@@ -277,13 +277,16 @@ impl Unlocked<'_> {
         let Some(ct) = self.vault.backend.get(name)? else {
             return Ok(None);
         };
-        let pt = self.sealer.open(name, &ct)?;
-        Item::from_bytes(&pt)
-            .map(Some)
-            .map_err(|e| Error::Tampered {
-                item: name.into(),
-                detail: e.to_string(),
-            })
+        self.open(name, &ct).map(Some)
+    }
+
+    /// Decrypts an item already read from the backend as `name`.
+    pub fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Item> {
+        let pt = self.sealer.open(name, ciphertext)?;
+        Item::from_bytes(&pt).map_err(|e| Error::Tampered {
+            item: name.into(),
+            detail: e.to_string(),
+        })
     }
 
     /// Encrypts and writes an item.
