@@ -17,6 +17,8 @@ use crate::vault::item::Secret;
 pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    /// Whether the agent held the key when it answered the hello exchange, if it said.
+    unlocked_at_hello: Option<bool>,
 }
 
 /// The agent's state as `status` reports it.
@@ -44,6 +46,7 @@ impl Client {
         Ok(Client {
             writer: stream.try_clone()?,
             reader: BufReader::new(stream),
+            unlocked_at_hello: None,
         })
     }
 
@@ -68,9 +71,21 @@ impl Client {
     /// The hello exchange: the agent's (version, pid).
     pub fn hello(&mut self) -> Result<(u32, u32)> {
         match self.call(&Request::Hello { version: VERSION })? {
-            Response::Hello { version, pid } => Ok((version, pid)),
+            Response::Hello {
+                version,
+                pid,
+                unlocked,
+            } => {
+                self.unlocked_at_hello = unlocked;
+                Ok((version, pid))
+            }
             other => Err(agent_error(format!("unexpected answer {other:?}"))),
         }
+    }
+
+    /// Whether the agent held the key when it answered hello, if it said.
+    pub fn unlocked_at_hello(&self) -> Option<bool> {
+        self.unlocked_at_hello
     }
 
     /// The agent's state.

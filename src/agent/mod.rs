@@ -104,6 +104,19 @@ pub fn connect(vault_dir: &Path) -> Result<Option<Client>> {
     }
 }
 
+/// Connects to a running agent that holds the key; `None` when none does. Never prompts,
+/// never starts an agent, and needs one round trip (the hello exchange).
+pub fn connect_unlocked(vault_dir: &Path) -> Result<Option<Client>> {
+    Ok(
+        connect(vault_dir)?.and_then(|mut c| match c.unlocked_at_hello() {
+            Some(true) => Some(c),
+            Some(false) => None,
+            // An agent that does not say at hello is asked.
+            None => c.status().ok().filter(|s| s.unlocked).map(|_| c),
+        }),
+    )
+}
+
 /// Connects to the agent, starting one when none runs.
 pub fn connect_or_start(vault_dir: &Path, idle: Duration) -> Result<Client> {
     if let Some(c) = connect(vault_dir)? {

@@ -64,6 +64,10 @@ pub enum Response {
         version: u32,
         /// The agent's pid.
         pid: u32,
+        /// Whether it holds the key, so a command needs no separate `Status` call (absent
+        /// from older agents of this version, which the client asks `Status`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unlocked: Option<bool>,
     },
     /// Done.
     Ok,
@@ -182,6 +186,13 @@ mod tests {
         write_frame(&mut buf, &Request::Hello { version: VERSION }).unwrap();
         let r: Request = read_frame(&mut &buf[..]).unwrap();
         assert!(matches!(r, Request::Hello { version: VERSION }));
+        // An agent of this version built before hello said whether it is unlocked.
+        let older = br#"{"r":"hello","version":3,"pid":7}
+"#;
+        assert!(matches!(
+            read_frame::<Response>(&mut &older[..]),
+            Ok(Response::Hello { unlocked: None, .. })
+        ));
         let partial = &buf[..buf.len() - 1];
         assert!(matches!(
             read_frame::<Request>(&mut &partial[..]),

@@ -114,6 +114,7 @@ impl Agent {
             Request::Hello { .. } => Response::Hello {
                 version: VERSION,
                 pid: std::process::id(),
+                unlocked: Some(self.inner().master.is_some()),
             },
             Request::Unlock { passphrase } => {
                 let kind = crate::vault::backend_kind(&self.vault_dir, None);
@@ -433,7 +434,15 @@ mod tests {
         std::thread::spawn(move || serve(listener, a2, None));
         let mut c = super::super::client::Client::connect(&sock).unwrap();
         assert_eq!(c.hello().unwrap().0, VERSION);
+        assert_eq!(c.unlocked_at_hello(), Some(false));
         c.unlock(&Secret::new(PASS)).unwrap();
+        let mut again = super::super::client::Client::connect(&sock).unwrap();
+        again.hello().unwrap();
+        assert_eq!(
+            again.unlocked_at_hello(),
+            Some(true),
+            "hello tells an unlocked agent"
+        );
         let pt = c.open("key.p", &ct).unwrap();
         assert!(String::from_utf8_lossy(&pt).contains("AKIATEST"));
         let sealed = c.seal(b"{}").unwrap();

@@ -33,8 +33,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let agent = if ctx.no_agent {
         None
     } else {
-        crate::agent::connect(&ctx.vault_dir)?
-            .and_then(|mut c| c.status().ok().filter(|s| s.unlocked).map(|_| c))
+        crate::agent::connect_unlocked(&ctx.vault_dir)?
     };
     let unlocked: Option<Unlocked<'_>> = agent.map(|c| {
         vault.with_sealer(Box::new(crate::agent::client::AgentSealer(

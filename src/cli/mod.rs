@@ -205,9 +205,7 @@ impl Ctx {
     pub fn unlock<'v>(&self, vault: &'v Vault) -> Result<Unlocked<'v>> {
         if !self.no_agent {
             // An unlocked agent answers without reading the vault's slot (for pass, a gpg run).
-            let ready = crate::agent::connect(&self.vault_dir)?
-                .and_then(|mut c| c.status().ok().filter(|s| s.unlocked).map(|_| c));
-            let client = match ready {
+            let client = match crate::agent::connect_unlocked(&self.vault_dir)? {
                 Some(c) => c,
                 None => {
                     // Fail before starting an agent or prompting when there is no vault.
