@@ -489,6 +489,42 @@ fn failures_are_clear_documented_and_write_nothing() {
     check(&["export", "prod"], &strict.url(), STS_REFUSED, "vault add");
 }
 
+#[test]
+fn sts_over_https_checks_the_certificate() {
+    let Some(moto) = Moto::start_tls() else {
+        return;
+    };
+    let env = Env::init();
+    std::fs::write(env.path("home/aws-config"), CONFIG_TEXT).unwrap();
+    env.add_key("src", KEY_ID, SECRET);
+    let cert = moto.cert.clone().unwrap();
+    let export = |trust: Option<&std::path::Path>| {
+        let mut c = env.cmd(&["export", "prod", "--format", "json"]);
+        c.env("AWS_ENDPOINT_URL_STS", moto.url());
+        if let Some(t) = trust {
+            c.env("SSL_CERT_FILE", t);
+        }
+        c.output().unwrap()
+    };
+    // Self-signed and not trusted: refused before any request is sent; nothing is cached.
+    let out = export(None);
+    assert_code(&out, STS_UNREACHABLE, "untrusted certificate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert_eq!(moto.sts_calls(), 0);
+    // Trusted (SSL_CERT_FILE, as for a corporate TLS proxy): the whole chain over TLS.
+    let out = export(Some(&cert));
+    assert_success(&out, &["export prod over https"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["AWS_SESSION_TOKEN"]
+        .as_str()
+        .is_some_and(|t| !t.is_empty()));
+    assert_eq!(
+        (moto.count("GetSessionToken"), moto.count("AssumeRole")),
+        (1, 1)
+    );
+}
+
 /// Creates an IAM user with an access key in the emulator (boto3); returns (id, secret).
 fn iam_user(moto: &Moto, user: &str) -> (String, String) {
     let py = format!(

@@ -1,7 +1,9 @@
 """moto's server mode on a free loopback port, logging every API call it serves.
 
-Usage: python3 tests/sts_server.py LOGFILE
-Prints the port on the first stdout line, then serves until killed. Each request whose form
+Usage: python3 tests/sts_server.py LOGFILE [CERTFILE]
+Prints the port on the first stdout line, then serves until killed. With CERTFILE it serves
+HTTPS with a fresh self-signed certificate for 127.0.0.1, written there as PEM (its key next
+to it as CERTFILE.key), so a test can trust it or not. Each request whose form
 body has an Action is appended to LOGFILE as one JSON line: the Action and its non-secret
 parameters (Version, RoleArn, SerialNumber, TokenCode, DurationSeconds, ...), so tests count
 STS calls and check what vault sent. moto does not validate MFA codes or trust policies.
@@ -34,6 +36,50 @@ def logged(environ, start_response):
     return app(environ, start_response)
 
 
-server = make_server("127.0.0.1", 0, logged, threaded=True)
+def self_signed(cert_path):
+    """A P-256 key and a one-day certificate for 127.0.0.1 (not a CA); returns both paths."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path = cert_path + ".key"
+    with open(key_path, "wb") as f:
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    with open(cert_path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+tls = self_signed(sys.argv[2]) if len(sys.argv) > 2 else None
+server = make_server("127.0.0.1", 0, logged, threaded=True, ssl_context=tls)
 print(server.server_port, flush=True)
 server.serve_forever()

@@ -8,6 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use time::OffsetDateTime;
 
@@ -35,7 +36,11 @@ impl Sts {
     /// Loads the endpoint configuration of `profile` (endpoint_url, services sections,
     /// AWS_ENDPOINT_URL[_STS]) with an explicit region and no credential provider of its own.
     pub async fn new(profile: &str, region: &str) -> Sts {
+        let https = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
         let config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https)
             .profile_name(profile)
             .region(aws_config::Region::new(region.to_owned()))
             .no_credentials()

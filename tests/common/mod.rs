@@ -219,11 +219,22 @@ pub struct Moto {
     child: std::process::Child,
     port: u16,
     log: PathBuf,
+    /// With TLS: the server's self-signed certificate (PEM).
+    pub cert: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
 impl Moto {
     pub fn start(vars: &[(&str, &str)]) -> Option<Moto> {
+        Moto::spawn(vars, false)
+    }
+
+    /// moto over HTTPS, with a fresh self-signed certificate for 127.0.0.1 in `cert`.
+    pub fn start_tls() -> Option<Moto> {
+        Moto::spawn(&[], true)
+    }
+
+    fn spawn(vars: &[(&str, &str)], tls: bool) -> Option<Moto> {
         let ok = Command::new("python3")
             .args(["-c", "import moto.server, flask"])
             .stderr(Stdio::null())
@@ -234,10 +245,12 @@ impl Moto {
         }
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("calls.jsonl");
+        let cert = tls.then(|| dir.path().join("cert.pem"));
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sts_server.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(&log)
+            .args(cert.iter())
             .envs(vars.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -252,12 +265,14 @@ impl Moto {
             child,
             port,
             log,
+            cert,
             _dir: dir,
         })
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.cert.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn calls(&self) -> Vec<serde_json::Value> {
