@@ -209,6 +209,17 @@ fn two_hop_chain_prints_the_last_role() {
         .rfind(|c| c["Action"] == "GetSessionToken")
         .unwrap();
     assert_eq!(first["_AccessKeyId"], "AKIAI44QH8DHBEXAMPLE");
+    // The refreshes dropped the superseded sessions that can never serve again (here the
+    // unreadable ones) and kept b's old one, which is still valid.
+    for profile in ["src", "a"] {
+        let found = sessions(profile);
+        assert_eq!(found.len(), 1, "{profile}: {found:?}");
+        assert!(
+            !tampered.contains(&found[0]),
+            "{profile}: the unreadable one was kept"
+        );
+    }
+    assert_eq!(sessions("b").len(), 2);
 }
 
 #[test]

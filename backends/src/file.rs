@@ -283,6 +283,25 @@ impl Backend for FileBackend {
     }
 
     fn lock(&self, name: &str) -> Result<LockGuard, Error> {
+        let (path, file) = self.lock_file(name)?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| Error::io("locking", &path, e.into()))?;
+        Ok(LockGuard(Some(file)))
+    }
+
+    fn try_lock(&self, name: &str) -> Result<Option<LockGuard>, Error> {
+        let (path, file) = self.lock_file(name)?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(Some(LockGuard(Some(file)))),
+            Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+            Err(e) => Err(Error::io("locking", &path, e.into())),
+        }
+    }
+}
+
+impl FileBackend {
+    /// Opens (creating) the lock file of `name` under the private lock directory.
+    fn lock_file(&self, name: &str) -> Result<(PathBuf, fs::File), Error> {
         let dir = self.dir.join(LOCK_DIR);
         match DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {}
@@ -308,9 +327,7 @@ impl Backend for FileBackend {
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&path)
             .map_err(|e| Error::io("opening lock", &path, e))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| Error::io("locking", &path, e.into()))?;
-        Ok(LockGuard(Some(file)))
+        Ok((path, file))
     }
 }
 
@@ -382,6 +399,22 @@ mod tests {
         assert!(b.remove("key.prod").unwrap());
         assert!(!b.remove("key.prod").unwrap());
         assert_eq!(b.list().unwrap(), vec!["key/odd name"]);
+    }
+
+    #[test]
+    fn try_lock_never_waits_for_a_held_lock() {
+        let (_t, b) = backend();
+        let held = b.lock("session.p.1").unwrap();
+        assert!(
+            b.try_lock("session.p.1").unwrap().is_none(),
+            "held elsewhere"
+        );
+        assert!(
+            b.try_lock("session.p.2").unwrap().is_some(),
+            "another item's lock"
+        );
+        drop(held);
+        assert!(b.try_lock("session.p.1").unwrap().is_some(), "released");
     }
 
     #[test]

@@ -57,6 +57,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
         let _ = name;
         Ok(LockGuard(None))
     }
+
+    /// Like [`Backend::lock`] but never waits: `Ok(None)` when another process holds it.
+    fn try_lock(&self, name: &str) -> Result<Option<LockGuard>, Error> {
+        self.lock(name).map(Some)
+    }
 }
 
 /// An advisory lock held until dropped.

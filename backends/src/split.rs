@@ -75,4 +75,7 @@ impl Backend for Split {
         // Locks always live in the local directory: they only coordinate this machine.
         self.local.lock(name)
     }
+    fn try_lock(&self, name: &str) -> Result<Option<LockGuard>, Error> {
+        self.local.try_lock(name)
+    }
 }

@@ -211,9 +211,13 @@ fn lookup(
 }
 
 /// The generic cache wrapper: returns the sealed session under `key` if it is fresh, else
-/// calls `fetch`, seals the result and returns it. Holds the item's lock across the refresh so
-/// that concurrent processes make one STS call between them.
-async fn cached<F, Fut>(vault: &Unlocked<'_>, key: &CacheKey<'_>, fetch: F) -> Result<Session>
+/// calls `fetch`, seals the result and returns it, and whether it called. Holds the item's lock
+/// across the refresh so that concurrent processes make one STS call between them.
+async fn cached<F, Fut>(
+    vault: &Unlocked<'_>,
+    key: &CacheKey<'_>,
+    fetch: F,
+) -> Result<(Session, bool)>
 where
     F: FnOnce(String) -> Fut,
     Fut: std::future::Future<Output = Result<Session>>,
@@ -221,11 +225,47 @@ where
     let name = session_name(&key.id());
     let _lock = vault.vault().backend().lock(&name)?;
     if let Some(session) = lookup(vault, &name, key, false)? {
-        return Ok(session);
+        return Ok((session, false));
     }
     let session = fetch(key.text()).await?;
     vault.put(&name, &Item::session(session.clone()))?;
-    Ok(session)
+    Ok((session, true))
+}
+
+/// Drops `profile`'s cached sessions other than `keep` that have expired or cannot be read:
+/// sessions made from a key since replaced, or under settings since changed, are never used
+/// again and would otherwise stay until `vault clear`. Runs only after an STS call, so a warm
+/// run never pays for it; skips a session another process holds locked (it may be refreshing
+/// it), and only logs what it cannot do.
+fn prune_expired(vault: &Unlocked<'_>, profile: &str, keep: &str) {
+    let ids = match vault.vault().names() {
+        Ok(names) => names.sessions,
+        Err(e) => return tracing::debug!("not pruning {profile}'s sessions: {e}"),
+    };
+    let backend = vault.vault().backend();
+    let now = OffsetDateTime::now_utc();
+    for id in ids {
+        if id == keep || id.rsplit_once('.').is_none_or(|(p, _)| p != profile) {
+            continue;
+        }
+        let name = session_name(&id);
+        let Ok(Some(_lock)) = backend.try_lock(&name) else {
+            continue;
+        };
+        let dead = match vault.get(&name) {
+            Ok(Some(Item {
+                session: Some(s), ..
+            })) => s.expiration <= now,
+            Err(Error::Tampered { .. }) => true,
+            _ => false,
+        };
+        if dead {
+            match backend.remove(&name) {
+                Ok(_) => tracing::info!("dropped {profile}'s expired or unreadable session {id}"),
+                Err(e) => tracing::debug!("could not drop session {id}: {e}"),
+            }
+        }
+    }
 }
 
 fn session_creds(s: Session) -> Credentials {
@@ -424,7 +464,7 @@ pub async fn resolve(
             Some(_) => step.key.mfa_serial.map(str::to_owned),
         };
         let (mfa, from, mfa_serial) = (&mut mfa, &from, &mfa_serial);
-        let session = cached(vault, &step.key, move |serves| async move {
+        let (session, called) = cached(vault, &step.key, move |serves| async move {
             let code = match mfa_serial {
                 Some(serial) => Some(mfa.code(serial)?),
                 None => None,
@@ -454,6 +494,9 @@ pub async fn resolve(
         .await?;
         creds = Some(session_creds(session));
         mfa_used |= mfa_serial.is_some();
+        if called {
+            prune_expired(vault, step.key.profile, &step.key.id());
+        }
     }
     let creds = creds.expect("a chain has a source");
     Ok(Resolved { creds, region })
