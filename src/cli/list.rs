@@ -79,12 +79,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     for s in &sessions {
         let left = match s.left {
-            Some(l) if l > 0 => format!("{} min left", l / 60),
-            Some(_) => "expired".to_owned(),
-            None => "sealed (unlock the agent to see expiry)".to_owned(),
+            Some(l) if l > 0 => format!("({} min left)", l / 60),
+            Some(_) => "(expired)".to_owned(),
+            None => "(expiry sealed: `vault unlock` shows it)".to_owned(),
         };
         println!(
-            "{:<32} session {} ({left})",
+            "{:<32} session {} {left}",
             crate::sanitize(&s.profile),
             s.id
         );
