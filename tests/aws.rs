@@ -387,6 +387,28 @@ fn child_environment_exit_status_and_signals() {
     ] {
         assert!(child_env.contains(good), "{good} missing");
     }
+    // --region overrides the profile's, for the child as for STS; a malformed one is usage.
+    let out = exec(
+        &env,
+        &moto,
+        &["exec", "prod", "--region", "eu-west-3", "--", "env"],
+    );
+    assert_success(&out, &["exec --region"]);
+    let child_env = String::from_utf8_lossy(&out.stdout);
+    for good in ["AWS_REGION=eu-west-3", "AWS_DEFAULT_REGION=eu-west-3"] {
+        assert!(child_env.contains(good), "{good} missing: {child_env}");
+    }
+    let out = exec(
+        &env,
+        &moto,
+        &["exec", "prod", "--region", "eu west", "--", "true"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a malformed --region is a usage error"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a region name like eu-west-1"));
     // Exit status, replaced and forked.
     for fork in [false, true] {
         let mut args = vec!["exec", "prod"];

@@ -44,6 +44,8 @@ pub struct Options {
     pub no_session: bool,
     /// `--mfa-token`.
     pub mfa_token: Option<Secret>,
+    /// `--region`: overrides the profiles' region for STS and the child.
+    pub region: Option<String>,
 }
 
 /// Credentials for a profile, with the region the child should use.
@@ -330,7 +332,7 @@ pub async fn resolve(
     let backend = vault.vault().backend();
     let has_key = |p: &str| Ok(backend.contains(&key_name(p))?);
     let chain: Chain = config.chain(profile, &has_key)?;
-    let region = chain.region.clone();
+    let region = opts.region.clone().or_else(|| chain.region.clone());
     let sts_region = region
         .clone()
         .or_else(|| std::env::var("AWS_REGION").ok())

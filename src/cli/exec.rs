@@ -21,6 +21,27 @@ pub struct SessionArgs {
     /// The current MFA code (else the profile's mfa_process, else a prompt on the terminal).
     #[arg(long, value_name = "CODE")]
     pub mfa_token: Option<String>,
+    /// The region for STS and for the credentials' user (AWS_REGION, AWS_DEFAULT_REGION)
+    /// [default: the profile's region, else its source's].
+    #[arg(long, value_parser = parse_region, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+/// A region name as AWS spells them (`eu-west-1`, `us-gov-east-1`, `cn-north-1`).
+fn parse_region(s: &str) -> std::result::Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("expected a region name like eu-west-1".into())
+    }
 }
 
 impl SessionArgs {
@@ -30,6 +51,7 @@ impl SessionArgs {
             duration: self.duration,
             no_session: self.no_session,
             mfa_token,
+            region: self.region.clone(),
         }
     }
 }
