@@ -153,7 +153,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<u8> {
         };
         Ok::<_, crate::error::Error>(first.map(|r| r.region).unwrap_or_default())
     })?;
-    let region = region.or_else(|| {
+    let region = region.or_else(|| args.session.region.clone()).or_else(|| {
         config
             .chain(&args.profile, &|p| {
                 Ok(vault.backend().contains(&crate::vault::key_name(p))?)
