@@ -370,6 +370,9 @@ fn an_unreachable_or_locked_keychain_is_a_clear_error_and_writes_nothing() {
         files_before,
         "a locked keychain wrote files"
     );
+    let out = env.run(&["list"]);
+    assert_code(&out, 69, "list on a locked keychain");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unlock"));
 }
 
 #[test]
