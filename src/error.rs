@@ -112,12 +112,25 @@ pub enum Error {
     /// A rekey started and has not finished: unlocking waits for it.
     #[error("a rekey of this vault is running or was interrupted, so it cannot be unlocked now\n  hint: wait for it, or run `vault rekey` again to finish it (nothing is lost)")]
     RekeyUnfinished,
+    /// Stdout was closed by its reader (`vault list | head -1`): the command stops there and,
+    /// as for any Unix filter, succeeds quietly.
+    #[error("stdout was closed")]
+    StdoutClosed,
     /// Anything else.
     #[error("{0}")]
     Other(String),
 }
 
 impl Error {
+    /// A failed write to stdout: [`Error::StdoutClosed`] when its reader went away.
+    pub fn stdout(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Error::StdoutClosed
+        } else {
+            Error::Other(format!("writing to stdout: {e}"))
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
@@ -136,6 +149,7 @@ impl Error {
             }
             Error::Backend(_) => ExitCode::Backend,
             Error::Io { .. } | Error::Other(_) | Error::RekeyUnfinished => ExitCode::Failure,
+            Error::StdoutClosed => ExitCode::Ok,
         }
     }
 

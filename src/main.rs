@@ -27,6 +27,8 @@ fn main() -> ExitCode {
         .init();
     match vault::cli::run(cli) {
         Ok(code) => ExitCode::from(code),
+        // `vault list | head -1`: the reader went away; succeed quietly, like any filter.
+        Err(vault::error::Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("vault: {}", vault::sanitize_message(&e.to_string()));
             ExitCode::from(e.exit_code() as u8)

@@ -485,6 +485,30 @@ fn completions_and_help_work() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand"));
 }
 
+/// `vault list | head -1` and the like: a reader that went away ends the command quietly with
+/// success, never a panic (std's print macros panic on a closed pipe).
+#[test]
+fn a_closed_stdout_is_a_quiet_success() {
+    let env = Env::init();
+    env.add_key("p", "AKIACLOSED", "closed-secret");
+    for args in [
+        &["list"][..],
+        &["list", "--json"],
+        &["status"],
+        &["slot", "list"],
+        &["completions", "bash"],
+        &["export", "p", "--no-session", "--format", "env"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env.cmd(args).stdout(writer).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("closed-secret"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn hostile_profile_names_are_refused() {
     let env = Env::init();

@@ -94,26 +94,26 @@ pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<()> {
                 "socket": socket.display().to_string(),
             })),
         });
-        println!("{v:#}");
+        outln!("{v:#}")?;
         return Ok(());
     }
-    println!(
+    outln!(
         "backend:  {} ({})",
         vault.backend().kind(),
         vault.backend().location()
-    );
-    println!("slot:     {params}");
+    )?;
+    outln!("slot:     {params}")?;
     if let Some(store) = keychain {
-        println!("slot:     keychain ({store}): unlocks without the passphrase");
+        outln!("slot:     keychain ({store}): unlocks without the passphrase")?;
     }
     match agent {
-        Some(a) if a.unlocked => println!(
+        Some(a) if a.unlocked => outln!(
             "agent:    unlocked (pid {}, locks in {} s)",
             a.pid,
             a.idle_left_secs.unwrap_or(0)
-        ),
-        Some(a) => println!("agent:    locked (pid {})", a.pid),
-        None => println!("agent:    not running"),
+        )?,
+        Some(a) => outln!("agent:    locked (pid {})", a.pid)?,
+        None => outln!("agent:    not running")?,
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
-        .map_err(|e| Error::Other(format!("writing to stdout: {e}")))
+        .map_err(Error::stdout)
 }
 
 /// Renders credentials in `format`. The result holds secrets: write it and drop it.

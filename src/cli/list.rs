@@ -66,16 +66,16 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
                 "profile": s.profile, "id": s.id, "seconds_left": s.left,
             })).collect::<Vec<_>>(),
         });
-        println!("{out:#}");
+        outln!("{out:#}")?;
         return Ok(());
     }
     if names.keys.is_empty() && sessions.is_empty() {
         eprintln!("vault: no keys stored; `vault add PROFILE` stores one");
         return Ok(());
     }
-    println!("{:<32} STORED", "PROFILE");
+    outln!("{:<32} STORED", "PROFILE")?;
     for k in &names.keys {
-        println!("{:<32} long-term key", crate::sanitize(k));
+        outln!("{:<32} long-term key", crate::sanitize(k))?;
     }
     for s in &sessions {
         let left = match s.left {
@@ -83,11 +83,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             Some(_) => "(expired)".to_owned(),
             None => "(expiry sealed: `vault unlock` shows it)".to_owned(),
         };
-        println!(
+        outln!(
             "{:<32} session {} {left}",
             crate::sanitize(&s.profile),
             s.id
-        );
+        )?;
     }
     Ok(())
 }

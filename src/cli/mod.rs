@@ -11,6 +11,23 @@ use crate::error::{Error, Result};
 use crate::passphrase::Sources;
 use crate::vault::{Unlocked, Vault};
 
+/// `println!` that returns [`Error::StdoutClosed`] (or another write error) instead of
+/// panicking when stdout cannot be written, e.g. `vault list | head -1`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::print(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Writes to stdout and flushes; see [`outln!`].
+pub fn print(args: std::fmt::Arguments<'_>) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.flush())
+        .map_err(Error::stdout)
+}
+
 mod add;
 mod agent;
 mod clear;

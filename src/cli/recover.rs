@@ -28,6 +28,6 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<()> {
         "# vault master identity: decrypts every item with `age -d -i FILE`"
     )
     .and_then(|_| writeln!(out, "{}", secret.expose_secret()))
-    .map_err(|e| Error::Other(format!("writing to stdout: {e}")))?;
+    .map_err(Error::stdout)?;
     Ok(())
 }

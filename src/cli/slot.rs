@@ -75,9 +75,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             let params = crate::vault::crypto::MasterIdentity::slot_params(&slot)
                 .map(|p| p.to_string())
                 .unwrap_or_else(|e| format!("unreadable ({e})"));
-            println!("passphrase  {params}");
+            outln!("passphrase  {params}")?;
             if let Some(d) = vault.keychain_slot()? {
-                println!("keychain    {} (account {})", d.store, d.account);
+                outln!("keychain    {} (account {})", d.store, d.account)?;
             }
         }
     }
