@@ -370,8 +370,12 @@ fn an_unreachable_or_locked_keychain_is_a_clear_error_and_writes_nothing() {
         files_before,
         "a locked keychain wrote files"
     );
-    let out = env.run(&["list"]);
-    assert_code(&out, 69, "list on a locked keychain");
+    // Names are not secret: listing a locked keychain needs no unlock (and no prompt).
+    let listed = env.ok(&["list"]);
+    assert!(listed.contains("long-term key"), "{listed}");
+    // Reading a value does: exporting the key is refused with the fix.
+    let out = env.run(&["--no-agent", "export", "p", "--no-session"]);
+    assert_code(&out, 69, "export from a locked keychain");
     assert!(String::from_utf8_lossy(&out.stderr).contains("unlock"));
 }
 

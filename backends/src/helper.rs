@@ -12,7 +12,7 @@
 //! - `list`: stdout `{URL: username, ...}` for every credential the helper holds.
 //!
 //! An item `NAME` is the credential `vault://NAME` (the name passes through
-//! [`encode_name`](crate::file::encode_name), which leaves ordinary names such as `key.prod`
+//! [`encode_name`], which leaves ordinary names such as `key.prod`
 //! unchanged), and `list` only reports URLs with that prefix. The value is base64 because the
 //! protocol carries text.
 //!

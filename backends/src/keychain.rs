@@ -4,8 +4,12 @@
 //!
 //! Stores ([`Store`]):
 //! - `secret-service` (Linux default): the freedesktop Secret Service (gnome-keyring, KWallet,
-//!   KeePassXC) over D-Bus, spoken by pure-Rust zbus with RustCrypto session encryption; items
-//!   go to the default (login) collection with the attributes `service` and `username`.
+//!   KeePassXC) over D-Bus, spoken by pure-Rust zbus; items go to the default (login)
+//!   collection with the attributes `service` and `username`. Writes go through keyring-core's
+//!   session, encrypted with RustCrypto after a Diffie-Hellman exchange; reads and lists of
+//!   vault items use a plain session (the values are age ciphertext), which spares every
+//!   command that exchange. [`KeychainBackend::open_for_secrets`] (the keychain unlock slot,
+//!   whose value is the master identity) encrypts every transfer.
 //! - `keyutils` (Linux): the kernel key-management facility. Keys live in the caller's session
 //!   keyring (inherited by every process of a login session) and are linked into the user's
 //!   persistent keyring. **Volatile**: they are gone after a reboot, and after logout once the
@@ -30,7 +34,7 @@
 //! locked keychain is an error that says how to fix it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use keyring_core::{CredentialStore, Entry, Error as KError};
 use zeroize::Zeroizing;
@@ -127,21 +131,7 @@ impl Store {
             #[cfg(target_os = "linux")]
             Store::SecretService => {
                 let store: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()
-                    .map_err(|e| {
-                        let bus = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
-                            "DBUS_SESSION_BUS_ADDRESS is set"
-                        } else {
-                            "DBUS_SESSION_BUS_ADDRESS is not set"
-                        };
-                        Error::Other(format!(
-                            "cannot reach the Secret Service over the D-Bus session bus ({bus}): {}\n  \
-                             hint: run vault in a desktop session with gnome-keyring or KWallet running; \
-                             on a headless machine use `dbus-run-session` and \
-                             `gnome-keyring-daemon --unlock`, or another backend \
-                             (keychain:keyutils, pass, file)",
-                            one_line(&e)
-                        ))
-                    })?;
+                    .map_err(|e| unreachable_bus(&e))?;
                 Ok(store)
             }
             #[cfg(target_os = "linux")]
@@ -177,9 +167,16 @@ impl Store {
 
 /// Items as credentials of one service in an OS credential store.
 pub struct KeychainBackend {
-    store: Arc<CredentialStore>,
+    /// keyring-core's store. Built at open, except for ciphertext items on the Secret Service,
+    /// where the first write builds it: its session starts with a Diffie-Hellman exchange
+    /// (several milliseconds of big-number arithmetic) that reads do not need.
+    store: OnceLock<Arc<CredentialStore>>,
     which: Store,
     service: String,
+    /// Secret Service reads of ciphertext items: a bus connection whose Secret Service
+    /// sessions are plain, since the values are age ciphertext already.
+    #[cfg(target_os = "linux")]
+    plain: Option<zbus::blocking::Connection>,
 }
 
 impl std::fmt::Debug for KeychainBackend {
@@ -194,6 +191,17 @@ impl std::fmt::Debug for KeychainBackend {
 impl KeychainBackend {
     /// Connects to `which` and uses the credentials of `service`.
     pub fn open(which: Store, service: &str) -> Result<Self, Error> {
+        Self::open_with(which, service, false)
+    }
+
+    /// Like [`KeychainBackend::open`], for items that are secrets in themselves (the
+    /// keychain unlock slot's master identity): every transfer goes through keyring-core's
+    /// encrypted Secret Service session.
+    pub fn open_for_secrets(which: Store, service: &str) -> Result<Self, Error> {
+        Self::open_with(which, service, true)
+    }
+
+    fn open_with(which: Store, service: &str, secrets: bool) -> Result<Self, Error> {
         if service.is_empty()
             || service.len() > 64
             || !service
@@ -205,21 +213,115 @@ impl KeychainBackend {
                 "a keychain service name is 1 to 64 of letters, digits and -_.:",
             ));
         }
+        let store = OnceLock::new();
+        #[cfg(target_os = "linux")]
+        let plain = if which == Store::SecretService && !secrets {
+            Some(zbus::blocking::Connection::session().map_err(|e| unreachable_bus(&e))?)
+        } else {
+            None
+        };
+        #[cfg(target_os = "linux")]
+        if plain.is_none() {
+            let _ = store.set(which.build()?);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = store.set(which.build()?);
         Ok(KeychainBackend {
-            store: which.build()?,
+            store,
             which,
             service: service.to_owned(),
+            #[cfg(target_os = "linux")]
+            plain,
         })
     }
 
+    /// keyring-core's store, built on first use.
+    fn store(&self) -> Result<&Arc<CredentialStore>, Error> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = self.which.build()?;
+        Ok(self.store.get_or_init(|| store))
+    }
+
+    /// Reads `name` over a plain Secret Service session: `None` when this is not such a
+    /// backend (use keyring-core), else whether it exists and, with `value`, its bytes.
+    #[cfg(target_os = "linux")]
+    fn plain_read(&self, name: &str, value: bool) -> Option<Result<Option<Vec<u8>>, Error>> {
+        use secret_service::blocking::SecretService;
+        use secret_service::EncryptionType;
+        let conn = self.plain.clone()?;
+        let fail = |e: secret_service::Error| {
+            Error::Other(format!(
+                "{} ({name}): {}\n  hint: {}",
+                self.location(),
+                one_line(&e),
+                self.which.access_hint()
+            ))
+        };
+        let read = || -> Result<Option<Vec<u8>>, Error> {
+            self.entry_name(name)?;
+            let ss =
+                SecretService::connect_with_existing(EncryptionType::Plain, conn).map_err(fail)?;
+            let spec = HashMap::from([("service", self.service.as_str()), ("username", name)]);
+            let found = ss.search_items(spec).map_err(fail)?;
+            let items: Vec<_> = found.unlocked.iter().chain(found.locked.iter()).collect();
+            match items.len() {
+                0 => return Ok(None),
+                1 => {}
+                n => return Err(self.ambiguous(name, n)),
+            }
+            if !value {
+                return Ok(Some(Vec::new()));
+            }
+            if !found.locked.is_empty() {
+                // Asks the keyring to unlock (a desktop prompt); refused, it is an error.
+                ss.unlock_all(&items).map_err(fail)?;
+            }
+            let text = Zeroizing::new(items[0].get_secret().map_err(fail)?);
+            self.decode(name, &text).map(Some)
+        };
+        Some(read())
+    }
+
     fn entry(&self, name: &str) -> Result<Entry, Error> {
+        self.entry_name(name)?;
+        Entry::new_in_store(self.store()?, &self.service, name).map_err(|e| self.error(name, e))
+    }
+
+    /// Checks an item name against what every store accepts.
+    fn entry_name(&self, name: &str) -> Result<(), Error> {
         if name.is_empty() || name.len() > 255 || name.contains(['\0', '\n']) {
             return Err(Error::InvalidName(
                 name.to_owned(),
                 "a keychain item name is 1 to 255 bytes without NUL or newline",
             ));
         }
-        Entry::new_in_store(&self.store, &self.service, name).map_err(|e| self.error(name, e))
+        Ok(())
+    }
+
+    /// The bytes of a Secret Service value, which vault stores as base64 text.
+    fn decode(&self, name: &str, text: &[u8]) -> Result<Vec<u8>, Error> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim_ascii())
+            .map_err(|_| {
+                Error::Other(format!(
+                    "{}: the item {name} is not base64, so vault did not write it \
+                     (remove it with the keychain's own tool, e.g. seahorse or secret-tool)",
+                    self.location()
+                ))
+            })
+    }
+
+    /// More than one item answers to `name`.
+    fn ambiguous(&self, name: &str, n: usize) -> Error {
+        Error::Other(format!(
+            "{} holds {n} items for {name}: remove the extra ones with the keychain's own tool \
+             (e.g. `secret-tool clear service {} username {name}`)",
+            self.location(),
+            self.service
+        ))
     }
 
     /// Maps a keyring error to a message that says what failed and what to do.
@@ -231,13 +333,7 @@ impl KeychainBackend {
                 crate::helper::sanitize(inner.to_string().as_bytes()),
                 self.which.access_hint()
             )),
-            KError::Ambiguous(entries) => Error::Other(format!(
-                "{} holds {} items for {name}: remove the extra ones with the keychain's own tool \
-                 (e.g. `secret-tool clear service {} username {name}`)",
-                self.location(),
-                entries.len(),
-                self.service
-            )),
+            KError::Ambiguous(entries) => self.ambiguous(name, entries.len()),
             other => {
                 let text = one_line(&other);
                 let hint = if self.which == Store::Keyutils && text.contains("Quota") {
@@ -362,6 +458,10 @@ impl Backend for KeychainBackend {
 
     /// A search only: no secret crosses D-Bus (or leaves the kernel) to answer it.
     fn contains(&self, name: &str) -> Result<bool, Error> {
+        #[cfg(target_os = "linux")]
+        if let Some(found) = self.plain_read(name, false) {
+            return found.map(|v| v.is_some());
+        }
         match self.entry(name)?.get_credential() {
             Ok(_) => Ok(true),
             Err(KError::NoEntry) => {
@@ -373,20 +473,12 @@ impl Backend for KeychainBackend {
     }
 
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        #[cfg(target_os = "linux")]
+        if let Some(read) = self.plain_read(name, true) {
+            return read;
+        }
         match self.entry(name)?.get_secret().map(Zeroizing::new) {
-            Ok(bytes) if self.which == Store::SecretService => {
-                use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD
-                    .decode(bytes.trim_ascii())
-                    .map(Some)
-                    .map_err(|_| {
-                        Error::Other(format!(
-                            "{}: the item {name} is not base64, so vault did not write it \
-                             (remove it with the keychain's own tool, e.g. seahorse or secret-tool)",
-                            self.location()
-                        ))
-                    })
-            }
+            Ok(bytes) if self.which == Store::SecretService => self.decode(name, &bytes).map(Some),
             Ok(mut bytes) => Ok(Some(std::mem::take(&mut *bytes))),
             Err(KError::NoEntry) => {
                 self.check_really_missing(name)?;
@@ -441,7 +533,7 @@ impl Backend for KeychainBackend {
                     _ => HashMap::from([("service", self.service.as_str())]),
                 };
                 let found = self
-                    .store
+                    .store()?
                     .search(&spec)
                     .map_err(|e| self.error("listing", e))?;
                 found
@@ -456,6 +548,23 @@ impl Backend for KeychainBackend {
         names.dedup();
         Ok(names)
     }
+}
+
+/// The Secret Service cannot be reached over the D-Bus session bus.
+#[cfg(target_os = "linux")]
+fn unreachable_bus(e: &dyn std::fmt::Display) -> Error {
+    let bus = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        "DBUS_SESSION_BUS_ADDRESS is set"
+    } else {
+        "DBUS_SESSION_BUS_ADDRESS is not set"
+    };
+    Error::Other(format!(
+        "cannot reach the Secret Service over the D-Bus session bus ({bus}): {}\n  \
+         hint: run vault in a desktop session with gnome-keyring or KWallet running; \
+         on a headless machine use `dbus-run-session` and `gnome-keyring-daemon --unlock`, \
+         or another backend (keychain:keyutils, pass, file)",
+        one_line(e)
+    ))
 }
 
 /// An error's text on one line, control characters escaped.

@@ -83,7 +83,7 @@ impl Vault {
         let _lock = self.backend.lock(ITEM)?;
         let old = self.keychain_slot()?;
         let account = vault_backends::file::hex(&rand::random::<[u8; 16]>());
-        let keychain = KeychainBackend::open(store, SERVICE)?;
+        let keychain = KeychainBackend::open_for_secrets(store, SERVICE)?;
         let secret = master.to_secret_string();
         keychain.set(&account, secret.expose_secret().as_bytes())?;
         let d = Descriptor {
@@ -98,8 +98,8 @@ impl Vault {
             return Err(e.into());
         }
         if let Some(old) = old.filter(|o| o.account != d.account) {
-            if let Ok(kc) =
-                parse_store(&old.store).and_then(|s| Ok(KeychainBackend::open(s, SERVICE)?))
+            if let Ok(kc) = parse_store(&old.store)
+                .and_then(|s| Ok(KeychainBackend::open_for_secrets(s, SERVICE)?))
             {
                 let _ = kc.remove(&old.account);
             }
@@ -115,7 +115,7 @@ impl Vault {
         let Some(d) = self.keychain_slot()? else {
             return Ok(false);
         };
-        let keychain = KeychainBackend::open(parse_store(&d.store)?, SERVICE)?;
+        let keychain = KeychainBackend::open_for_secrets(parse_store(&d.store)?, SERVICE)?;
         keychain.remove(&d.account)?;
         self.backend.remove(ITEM)?;
         Ok(true)
@@ -129,7 +129,7 @@ impl Vault {
             return Ok(None);
         };
         self.check_no_rekey()?;
-        let keychain = KeychainBackend::open(parse_store(&d.store)?, SERVICE)?;
+        let keychain = KeychainBackend::open_for_secrets(parse_store(&d.store)?, SERVICE)?;
         let Some(bytes) = keychain.get(&d.account)?.map(Zeroizing::new) else {
             return Err(Error::Other(format!(
                 "the keychain slot's identity is missing from {}\n  hint: `vault slot remove keychain`, then `vault slot add keychain`",
