@@ -1,7 +1,7 @@
 //! The `pass` backend: items in the standard Unix password manager, encrypted again by GnuPG.
 //!
 //! Item `NAME` is the pass entry `PREFIX/NAME` (the name passes through
-//! [`encode_name`](crate::file::encode_name), which leaves ordinary names such as `key.prod`
+//! [`encode_name`], which leaves ordinary names such as `key.prod`
 //! unchanged), holding the value base64-encoded on one line. The real `pass` program does the
 //! work, so `PASSWORD_STORE_DIR`, `PASSWORD_STORE_GPG_OPTS`, `GNUPGHOME`, the store's `.gpg-id`
 //! recipients and its git history all behave as they do for the user's other entries. Values go
