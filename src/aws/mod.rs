@@ -3,7 +3,7 @@
 //! A profile resolves to a chain (profile.rs): a source (a stored long-term key or a
 //! `credential_process`), then roles. Credentials flow through providers like aws-vault's:
 //! stored key -> GetSessionToken (with MFA, cached) -> AssumeRole (cached) -> AssumeRole ...
-//! Every STS result goes through one generic cache wrapper ([`cached`]) that seals it in the
+//! Every STS result goes through one generic cache wrapper (`cached`) that seals it in the
 //! vault under a typed, versioned key and refreshes it early.
 
 pub mod iam;

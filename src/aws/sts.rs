@@ -34,7 +34,7 @@ pub struct Mfa<'a> {
 
 impl Sts {
     /// Loads the endpoint configuration of `profile` (endpoint_url, services sections,
-    /// AWS_ENDPOINT_URL[_STS]) with an explicit region and no credential provider of its own.
+    /// `AWS_ENDPOINT_URL[_STS]`) with an explicit region and no credential provider of its own.
     pub async fn new(profile: &str, region: &str) -> Sts {
         let https = aws_smithy_http_client::Builder::new()
             .tls_provider(Provider::Rustls(CryptoMode::Ring))

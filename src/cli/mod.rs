@@ -19,7 +19,7 @@ macro_rules! outln {
     };
 }
 
-/// Writes to stdout and flushes; see [`outln!`].
+/// Writes to stdout and flushes; see `outln!`.
 pub fn print(args: std::fmt::Arguments<'_>) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
