@@ -167,49 +167,41 @@ fn lookup(
     key: &CacheKey<'_>,
     quiet: bool,
 ) -> Result<Option<Session>> {
-    let text = key.text();
-    let found = match vault.get(name) {
+    let miss = match vault.get(name) {
         Ok(Some(Item {
             session: Some(s), ..
-        })) if s.serves == text => s,
-        Ok(Some(_)) if !quiet => {
-            tracing::info!(
-                "cached item for {} serves another key; replacing it",
-                key.profile
-            );
+        })) if s.serves == key.text() => match fresh(&s, OffsetDateTime::now_utc()) {
+            Some(left) => {
+                tracing::info!(
+                    "using cached session for {}: {} min left",
+                    key.profile,
+                    left.as_secs() / 60
+                );
+                return Ok(Some(s));
+            }
+            None => format!(
+                "cached session for {} expires too soon; refreshing with {}",
+                key.profile, key.op
+            ),
+        },
+        Ok(Some(_)) => format!(
+            "cached item for {} serves another key; replacing it",
+            key.profile
+        ),
+        Ok(None) => format!("no cached session for {}; calling {}", key.profile, key.op),
+        // Worth a warning even without -v: something altered the vault.
+        Err(Error::Tampered { item, detail }) => {
+            if !quiet {
+                tracing::warn!("cached session {item} is unreadable ({detail}); replacing it");
+            }
             return Ok(None);
         }
-        Ok(None) if !quiet => {
-            tracing::info!("no cached session for {}; calling {}", key.profile, key.op);
-            return Ok(None);
-        }
-        Err(Error::Tampered { item, detail }) if !quiet => {
-            tracing::warn!("cached session {item} is unreadable ({detail}); replacing it");
-            return Ok(None);
-        }
-        Ok(_) | Err(Error::Tampered { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
-    match fresh(&found, OffsetDateTime::now_utc()) {
-        Some(left) => {
-            tracing::info!(
-                "using cached session for {}: {} min left",
-                key.profile,
-                left.as_secs() / 60
-            );
-            Ok(Some(found))
-        }
-        None => {
-            if !quiet {
-                tracing::info!(
-                    "cached session for {} expires too soon; refreshing with {}",
-                    key.profile,
-                    key.op
-                );
-            }
-            Ok(None)
-        }
+    if !quiet {
+        tracing::info!("{miss}");
     }
+    Ok(None)
 }
 
 /// The generic cache wrapper: returns the sealed session under `key` if it is fresh, else
@@ -234,20 +226,28 @@ where
     Ok((session, true))
 }
 
-/// Drops `profile`'s cached sessions other than `keep` that have expired or cannot be read:
-/// sessions made from a key since replaced, or under settings since changed, are never used
-/// again and would otherwise stay until `vault clear`. Runs only after an STS call, so a warm
-/// run never pays for it; skips a session another process holds locked (it may be refreshing
-/// it), and only logs what it cannot do.
-fn prune_expired(vault: &Unlocked<'_>, profile: &str, keep: &str) {
+/// Drops the cached sessions of the profiles just `refreshed` that have expired or cannot be
+/// read, other than the new ones: sessions made from a key since replaced, or under settings
+/// since changed, are never used again and would otherwise stay until `vault clear`. Runs only
+/// after STS calls (one listing for all of them), so a warm run never pays for it; skips a
+/// session another process holds locked (it may be refreshing it), and only logs what it
+/// cannot do.
+fn prune_dead(vault: &Unlocked<'_>, refreshed: &[&CacheKey<'_>]) {
+    if refreshed.is_empty() {
+        return;
+    }
     let ids = match vault.vault().names() {
         Ok(names) => names.sessions,
-        Err(e) => return tracing::debug!("not pruning {profile}'s sessions: {e}"),
+        Err(e) => return tracing::debug!("not pruning old sessions: {e}"),
     };
+    let keep: Vec<String> = refreshed.iter().map(|k| k.id()).collect();
     let backend = vault.vault().backend();
     let now = OffsetDateTime::now_utc();
     for id in ids {
-        if id == keep || id.rsplit_once('.').is_none_or(|(p, _)| p != profile) {
+        let ours = id
+            .rsplit_once('.')
+            .is_some_and(|(p, _)| refreshed.iter().any(|k| k.profile == p));
+        if !ours || keep.contains(&id) {
             continue;
         }
         let name = session_name(&id);
@@ -263,7 +263,7 @@ fn prune_expired(vault: &Unlocked<'_>, profile: &str, keep: &str) {
         };
         if dead {
             match backend.remove(&name) {
-                Ok(_) => tracing::info!("dropped {profile}'s expired or unreadable session {id}"),
+                Ok(_) => tracing::info!("dropped the expired or unreadable session {id}"),
                 Err(e) => tracing::debug!("could not drop session {id}: {e}"),
             }
         }
@@ -445,29 +445,41 @@ pub async fn resolve(
         }
     }
 
-    // Cold: walk the steps, each answered from the cache or by STS.
-    let mut mfa_used = false;
+    // Cold: walk the steps, each answered from the cache or by STS. The long-term key is
+    // decrypted only by a step that calls STS with it or must know its MFA serial.
+    let after_session_token = steps.first().is_some_and(|s| s.role.is_none());
+    let source_mfa = || -> Result<Option<String>> {
+        match (&chain.mfa_serial, &stored) {
+            (Some(serial), _) => Ok(Some(serial.clone())),
+            (None, Some(key)) => Ok(key.item()?.mfa_serial.clone()),
+            (None, None) => Ok(None),
+        }
+    };
+    let mut refreshed = vec![];
     for step in &steps {
-        let from = match &creds {
-            Some(c) => c.clone(),
-            None => Credentials::from(stored.as_ref().expect("a session step").item()?),
-        };
-        let mfa_serial = match step.role {
-            None => {
-                let key = stored.as_ref().expect("GetSessionToken has a stored key");
-                let serial = match chain.mfa_serial.clone() {
-                    Some(s) => Some(s),
-                    None => key.item()?.mfa_serial.clone(),
-                };
-                mfa_used = serial.is_some();
-                serial
-            }
-            Some(_) if mfa_used => None,
-            Some(_) => step.key.mfa_serial.map(str::to_owned),
-        };
-        let (mfa, from, mfa_serial) = (&mut mfa, &from, &mfa_serial);
+        let (mfa, known, source_key, source_mfa) = (&mut mfa, &creds, &stored, &source_mfa);
         let (session, called) = cached(vault, &step.key, move |serves| async move {
-            let code = match mfa_serial {
+            let long_term;
+            let from = match (known, source_key) {
+                (Some(c), _) => c,
+                (None, Some(key)) => {
+                    long_term = Credentials::from(key.item()?);
+                    &long_term
+                }
+                (None, None) => return Err(Error::NoKey(profile.to_owned())),
+            };
+            // GetSessionToken carries the source's MFA; the first AssumeRole carries its own
+            // only when no MFA'd session comes before it (the key says which it may send).
+            let mfa_serial = match step.role {
+                None => source_mfa()?,
+                Some(_) => match step.key.mfa_serial {
+                    Some(serial) if !(after_session_token && source_mfa()?.is_some()) => {
+                        Some(serial.to_owned())
+                    }
+                    _ => None,
+                },
+            };
+            let code = match &mfa_serial {
                 Some(serial) => Some(mfa.code(serial)?),
                 None => None,
             };
@@ -494,13 +506,13 @@ pub async fn resolve(
             }
         })
         .await?;
-        creds = Some(session_creds(session));
-        mfa_used |= mfa_serial.is_some();
         if called {
-            prune_expired(vault, step.key.profile, &step.key.id());
+            refreshed.push(&step.key);
         }
+        creds = Some(session_creds(session));
     }
-    let creds = creds.expect("a chain has a source");
+    prune_dead(vault, &refreshed);
+    let creds = creds.ok_or_else(|| Error::NoKey(profile.to_owned()))?;
     Ok(Resolved { creds, region })
 }
 
