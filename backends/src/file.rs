@@ -318,17 +318,21 @@ impl FileBackend {
         }
         check_owner_mode(&dir, &meta, self.uid, 0o077, "chmod 700")?;
         let path = dir.join(encode_name(name)?);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&path)
-            .map_err(|e| Error::io("opening lock", &path, e))?;
+        let file = open_lock_file(&path).map_err(|e| Error::io("opening lock", &path, e))?;
         Ok((path, file))
     }
+}
+
+/// Opens (creating, 0600, never through a symlink) a file used only for `flock`.
+pub fn open_lock_file(path: &Path) -> std::io::Result<fs::File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
 }
 
 /// Lower-case hex of `bytes` (for names and digests, never for secrets: the string is not

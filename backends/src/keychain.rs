@@ -389,9 +389,17 @@ impl KeychainBackend {
             ))
         };
         futures_lite::future::block_on(async {
-            let ss = SecretService::connect(EncryptionType::Plain)
-                .await
-                .map_err(fail)?;
+            let ss = match &self.plain {
+                Some(conn) => {
+                    SecretService::connect_with_existing(
+                        EncryptionType::Plain,
+                        conn.inner().clone(),
+                    )
+                    .await
+                }
+                None => SecretService::connect(EncryptionType::Plain).await,
+            }
+            .map_err(fail)?;
             let found = ss
                 .search_items(HashMap::from([("service", self.service.as_str())]))
                 .await

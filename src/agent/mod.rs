@@ -11,7 +11,7 @@ pub mod protocol;
 pub mod server;
 
 use std::fs::DirBuilder;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -170,14 +170,7 @@ pub fn run(vault_dir: &Path, idle: Duration) -> Result<()> {
     };
     // Agents started at once by parallel commands take turns: the first binds, the others
     // find it answering and leave, so none is orphaned behind a replaced socket.
-    let lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path.with_extension("lock"))
+    let lock = vault_backends::file::open_lock_file(&path.with_extension("lock"))
         .map_err(|e| io("locking", e))?;
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| io("locking", e.into()))?;

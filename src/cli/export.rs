@@ -1,12 +1,10 @@
 //! `vault export PROFILE --format env|json|credential-process|ini`.
 
-use std::io::Write;
-
 use time::format_description::well_known::Rfc3339;
 
 use crate::aws::{self, profile::Config};
 use crate::creds::Credentials;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::vault::item::Secret;
 
 use super::{check_profile, Ctx};
@@ -54,10 +52,7 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<()> {
         .await
     })?;
     let text = render(&resolved.creds, args.format, &args.profile);
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .map_err(Error::stdout)
+    super::print(format_args!("{}", text.as_str()))
 }
 
 /// Renders credentials in `format`. The result holds secrets: write it and drop it.

@@ -3,11 +3,9 @@
 //! With it, any item decrypts with the stock age CLI: `age -d -i identity.txt item.age`.
 //! Anyone holding it can read and forge every item, so it goes to stdout only, never a file.
 
-use std::io::Write;
-
 use secrecy::ExposeSecret;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 use super::Ctx;
 
@@ -22,12 +20,8 @@ pub fn run(ctx: &Ctx, _args: Args) -> Result<()> {
     let pass = ctx.pass.read("Vault passphrase: ")?;
     let (master, _) = vault.unlock_master(&pass)?;
     let secret = master.to_secret_string();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "# vault master identity: decrypts every item with `age -d -i FILE`"
+    outln!(
+        "# vault master identity: decrypts every item with `age -d -i FILE`\n{}",
+        secret.expose_secret()
     )
-    .and_then(|_| writeln!(out, "{}", secret.expose_secret()))
-    .map_err(Error::stdout)?;
-    Ok(())
 }
