@@ -184,23 +184,7 @@ fn round_trip_on_every_backend_and_pass_history_stays_small() {
             )),
             "{backend}: {status}"
         );
-        let out = ok_in(
-            &env,
-            &gpg,
-            &[
-                "exec",
-                "prod",
-                "--",
-                "aws",
-                "sts",
-                "get-caller-identity",
-                "--query",
-                "Arn",
-                "--output",
-                "text",
-            ],
-            &sts,
-        );
+        let out = ok_in(&env, &gpg, EXEC_PROD_CALLER_ARN, &sts);
         assert!(out.contains(":assumed-role/prod/"), "{backend}: {out}");
         let list = ok_in(&env, &gpg, &["list"], &[]);
         assert!(

@@ -136,18 +136,7 @@ fn round_trip_on_the_secret_service_and_the_kernel_keyring() {
         let status = env.ok(&["status"]);
         assert!(status.contains("backend:  keychain"), "{backend}: {status}");
         let out = env.run_env(
-            &[
-                "exec",
-                "prod",
-                "--",
-                "aws",
-                "sts",
-                "get-caller-identity",
-                "--query",
-                "Arn",
-                "--output",
-                "text",
-            ],
+            EXEC_PROD_CALLER_ARN,
             &[("AWS_ENDPOINT_URL_STS", &moto.url())],
         );
         assert_success(&out, &[backend, "exec"]);

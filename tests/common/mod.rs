@@ -8,6 +8,20 @@ use std::process::{Command, Output, Stdio};
 pub const BIN: &str = env!("CARGO_BIN_EXE_vault");
 pub const PASS: &str = "correct horse battery staple";
 
+/// `vault exec prod -- aws sts get-caller-identity`, printing only the ARN.
+pub const EXEC_PROD_CALLER_ARN: &[&str] = &[
+    "exec",
+    "prod",
+    "--",
+    "aws",
+    "sts",
+    "get-caller-identity",
+    "--query",
+    "Arn",
+    "--output",
+    "text",
+];
+
 /// Whether a missing real part must fail the test (CI) rather than skip it.
 pub fn require(part: &str, present: bool) -> bool {
     if present {
