@@ -13,7 +13,6 @@ pub mod ecs;
 pub mod error;
 pub mod exec;
 pub mod passphrase;
-pub mod plaintext;
 pub mod vault;
 
 /// Escapes control characters in untrusted text (profile names, ARNs) before it reaches a

@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 
-use crate::aws::{self, profile::Config, Options};
+use crate::aws::{self, profile::Config, Request};
 use crate::error::Result;
 use crate::exec;
 use crate::vault::item::Secret;
@@ -45,13 +45,13 @@ fn parse_region(s: &str) -> std::result::Result<String, String> {
 }
 
 impl SessionArgs {
-    /// The resolver's options, with the MFA code (taken once from `mfa_token`) if any.
-    pub fn options(&self, mfa_token: Option<Secret>) -> Options {
-        Options {
+    /// What to ask the resolver for; `env_region` is the environment's region.
+    pub fn request(&self, env_region: Option<String>) -> Request {
+        Request {
             duration: self.duration,
             no_session: self.no_session,
-            mfa_token,
             region: self.region.clone(),
+            env_region,
         }
     }
 }
@@ -126,16 +126,14 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<u8> {
     let unlocked = ctx.unlock(&vault)?;
     let mut mfa_token = args.session.mfa_token.take().map(Secret::new);
     let config = rt.block_on(Config::load())?;
-    let resolve = |mfa_token: Option<Secret>| {
-        aws::resolve(
-            &unlocked,
-            &config,
-            &args.profile,
-            args.session.options(mfa_token),
-        )
-    };
+    let plan = aws::plan(
+        &unlocked,
+        &config,
+        &args.profile,
+        args.session.request(ctx.aws_region.clone()),
+    )?;
     if !args.server {
-        let resolved = rt.block_on(resolve(mfa_token))?;
+        let resolved = rt.block_on(aws::resolve(&unlocked, &plan, mfa_token))?;
         let env = exec::child_env(parent, &args.profile, exec::Inject::Static(&resolved));
         drop(resolved);
         return if args.fork {
@@ -145,22 +143,10 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<u8> {
         };
     }
     // --server: refresh later needs an MFA source that works without a terminal.
-    let region = rt.block_on(async {
-        let first = if args.lazy {
-            None
-        } else {
-            Some(resolve(mfa_token.take()).await?)
-        };
-        Ok::<_, crate::error::Error>(first.map(|r| r.region).unwrap_or_default())
-    })?;
-    let region = region.or_else(|| args.session.region.clone()).or_else(|| {
-        config
-            .chain(&args.profile, &|p| {
-                Ok(vault.backend().contains(&crate::vault::key_name(p))?)
-            })
-            .ok()
-            .and_then(|c| c.region)
-    });
+    if !args.lazy {
+        rt.block_on(aws::resolve(&unlocked, &plan, mfa_token.take()))?;
+    }
+    let region = plan.region.child.clone();
     rt.block_on(async {
         let endpoint = crate::ecs::Endpoint::bind().await?;
         let url = endpoint.url();
@@ -176,7 +162,9 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<u8> {
         tracing::info!("serving credentials for {} at {url}", args.profile);
         let serve = endpoint.serve(|| {
             let token = mfa_token.take();
-            async { resolve(token).await.map(|r| r.creds) }
+            let plan = &plan;
+            let unlocked = &unlocked;
+            async move { aws::resolve(unlocked, plan, token).await.map(|r| r.creds) }
         });
         // The child is using the credentials for as long as it runs: keep the agent from
         // idle-locking under it, or its next refresh would fail.

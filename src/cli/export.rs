@@ -43,13 +43,9 @@ pub fn run(ctx: &Ctx, mut args: Args) -> Result<()> {
     let mfa_token = args.session.mfa_token.take().map(Secret::new);
     let resolved = rt.block_on(async {
         let config = Config::load().await?;
-        aws::resolve(
-            &unlocked,
-            &config,
-            &args.profile,
-            args.session.options(mfa_token),
-        )
-        .await
+        let request = args.session.request(ctx.aws_region.clone());
+        let plan = aws::plan(&unlocked, &config, &args.profile, request)?;
+        aws::resolve(&unlocked, &plan, mfa_token).await
     })?;
     let text = render(&resolved.creds, args.format, &args.profile);
     super::print(format_args!("{}", text.as_str()))

@@ -2,7 +2,7 @@
 //! plaintext AWS shared credentials file into the vault.
 //!
 //! The file is read once; the SDK's own parser reads those bytes, and with `--remove-plaintext`
-//! the very same bytes are edited line by line ([`crate::plaintext::remove_keys`]), checked by
+//! the very same bytes are edited line by line ([`crate::aws::credentials_file::remove_keys`]), checked by
 //! parsing the result again, and written back atomically, only after every imported key was
 //! stored and read back from the vault.
 
@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::aws::credentials_file;
 use crate::error::{Error, Result};
-use crate::plaintext;
 use crate::sanitize;
 use crate::vault::item::{Item, LongTermKey, Secret};
 use crate::vault::{key_name, Unlocked};
@@ -57,13 +57,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
 
     let (real, text) = read(&path, &shown)?;
     let found = {
-        let set = plaintext::parse(&text).map_err(|e| {
+        let set = credentials_file::parse(&text).map_err(|e| {
             Error::Config(format!(
                 "cannot parse {shown}: {e}\n  hint: fix the file (the AWS SDKs read it the same way), then run `vault import` again"
             ))
         })?;
         if wanted.is_empty() {
-            for s in plaintext::ignored_sections(&text) {
+            for s in credentials_file::ignored_sections(&text) {
                 eprintln!(
                     "vault: skipping section [{}]: the AWS SDKs ignore it in a credentials file (a profile's section there is [NAME]: one word, no `profile` prefix)",
                     sanitize(s)
@@ -333,11 +333,11 @@ fn remove_plaintext(
     profiles: &[String],
     shown: &str,
 ) -> Result<()> {
-    let new = Zeroizing::new(plaintext::remove_keys(text, profiles));
+    let new = Zeroizing::new(credentials_file::remove_keys(text, profiles));
     let check = || -> std::result::Result<(), String> {
-        let before = plaintext::parse(text)?;
-        let after = plaintext::parse(&new)?;
-        plaintext::check_removed(&before, &after, profiles)
+        let before = credentials_file::parse(text)?;
+        let after = credentials_file::parse(&new)?;
+        credentials_file::check_removed(&before, &after, profiles)
     };
     check().map_err(|e| {
         Error::Other(format!(

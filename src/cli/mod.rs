@@ -146,6 +146,8 @@ pub struct Ctx {
     pub backend: Option<String>,
     /// The agent's idle lock (`VAULT_AGENT_TIMEOUT`, default 15 min).
     pub agent_idle: std::time::Duration,
+    /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
+    pub aws_region: Option<String>,
 }
 
 impl Ctx {
@@ -200,6 +202,9 @@ impl Ctx {
                 })?,
                 None => crate::agent::DEFAULT_IDLE,
             },
+            aws_region: ["AWS_REGION", "AWS_DEFAULT_REGION"]
+                .into_iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())),
         })
     }
 

@@ -34,11 +34,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let rt = super::runtime()?;
     rt.block_on(async {
         let config = Config::load().await?;
-        let region = config
-            .settings(&args.profile)?
-            .and_then(|s| s.region)
-            .unwrap_or_else(|| "us-east-1".into());
-        let sts = Sts::new(&args.profile, &region).await;
+        let profile_region = config.settings(&args.profile)?.and_then(|s| s.region);
+        let region = crate::aws::region(
+            None,
+            profile_region.as_deref(),
+            ctx.aws_region.as_deref(),
+        );
+        let sts = Sts::new(&args.profile, &region.sts).await;
         let new = iam::create_key(&sts, &old).await?;
         let stored = LongTermKey {
             access_key_id: new.access_key_id.clone(),

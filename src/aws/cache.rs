@@ -1,0 +1,275 @@
+//! The one session cache: every STS result is sealed in the vault under a typed, versioned
+//! [`CacheKey`], found again by [`lookup`], refreshed early by the [`fresh`] rule, made
+//! through the one generic wrapper [`cached`], and dropped by [`prune_dead`] once it can never
+//! be used again.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::vault::item::{Item, Session};
+use crate::vault::{session_name, Unlocked};
+
+/// Early refresh: at least this long before expiry...
+const MIN_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// ...or this fraction of the lifetime, whichever is larger (capped at half the lifetime).
+const MARGIN_FRACTION: f64 = 0.10;
+
+/// The typed, versioned key a cached session is stored under. Its JSON is kept inside the
+/// sealed item too, so a name collision or a swapped file is a cache miss, not a wrong key.
+///
+/// Every key is computed from the config and the stored key's *ciphertext* (its SHA-256),
+/// never from a decrypted item, so a warm run finds the last step's session without opening
+/// the long-term key or the sessions before it. The fingerprint changes whenever the stored key
+/// does (re-added, rotated, rekeyed), and it covers the key's own `mfa_serial`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CacheKey<'a> {
+    pub v: u32,
+    pub op: &'a str,
+    pub profile: &'a str,
+    /// What the credentials were made from: `key:<fingerprint>` of the stored key, the
+    /// `credential_process` key id, or the digest of the step before.
+    pub source: String,
+    /// The config's MFA serial for this step (the stored key's own is in its fingerprint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_serial: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_session_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub session_tags: &'a [(String, String)],
+}
+
+/// The cache keys' version: 2 keys sessions by the stored key's fingerprint.
+pub(crate) const CACHE_KEY_VERSION: u32 = 2;
+
+impl CacheKey<'_> {
+    pub fn text(&self) -> String {
+        serde_json::to_string(self).expect("cache keys serialise")
+    }
+    /// `<profile>.<16 hex digits of SHA-256 of the key>`: readable in `vault list`, unique.
+    pub fn id(&self) -> String {
+        let digest = Sha256::digest(self.text().as_bytes());
+        let hex = vault_backends::file::hex(&digest[..8]);
+        format!("{}.{hex}", self.profile)
+    }
+}
+
+/// `key:` and 16 hex digits of a stored key's ciphertext's SHA-256: the `source` of the
+/// sessions made from it.
+pub(crate) fn key_fingerprint(ciphertext: &[u8]) -> String {
+    let digest = Sha256::digest(ciphertext);
+    format!("key:{}", vault_backends::file::hex(&digest[..8]))
+}
+
+/// Whether a session is still good, by the early-refresh rule.
+pub fn fresh(s: &Session, now: OffsetDateTime) -> Option<Duration> {
+    let lifetime = s.expiration - s.issued;
+    if lifetime <= time::Duration::ZERO {
+        return None;
+    }
+    let margin = MIN_MARGIN
+        .max(Duration::from_secs_f64(
+            lifetime.as_seconds_f64().max(0.0) * MARGIN_FRACTION,
+        ))
+        .min(Duration::from_secs_f64(
+            lifetime.as_seconds_f64().max(0.0) / 2.0,
+        ));
+    let left = s.expiration - now;
+    (left > margin).then(|| left.try_into().unwrap_or_default())
+}
+
+/// A fresh session sealed under `key`, if there is one; says which on `-v` when
+/// `quiet` is false. A broken backend is an error, never a silent miss (aws-vault's mistake);
+/// an unreadable item is a miss that the refresh replaces.
+pub(crate) fn lookup(
+    vault: &Unlocked<'_>,
+    name: &str,
+    key: &CacheKey<'_>,
+    quiet: bool,
+) -> Result<Option<Session>> {
+    let miss = match vault.get(name) {
+        Ok(Some(Item {
+            session: Some(s), ..
+        })) if s.serves == key.text() => match fresh(&s, OffsetDateTime::now_utc()) {
+            Some(left) => {
+                tracing::info!(
+                    "using cached session for {}: {} min left",
+                    key.profile,
+                    left.as_secs() / 60
+                );
+                return Ok(Some(s));
+            }
+            None => format!(
+                "cached session for {} expires too soon; refreshing with {}",
+                key.profile, key.op
+            ),
+        },
+        Ok(Some(_)) => format!(
+            "cached item for {} serves another key; replacing it",
+            key.profile
+        ),
+        Ok(None) => format!("no cached session for {}; calling {}", key.profile, key.op),
+        // Worth a warning even without -v: something altered the vault.
+        Err(Error::Tampered { item, detail }) => {
+            if !quiet {
+                tracing::warn!("cached session {item} is unreadable ({detail}); replacing it");
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    if !quiet {
+        tracing::info!("{miss}");
+    }
+    Ok(None)
+}
+
+/// The generic cache wrapper: returns the sealed session under `key` if it is fresh, else
+/// calls `fetch`, seals the result and returns it, and whether it called. Holds the item's lock
+/// across the refresh so that concurrent processes make one STS call between them.
+pub(crate) async fn cached<F, Fut>(
+    vault: &Unlocked<'_>,
+    key: &CacheKey<'_>,
+    fetch: F,
+) -> Result<(Session, bool)>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Session>>,
+{
+    let name = session_name(&key.id());
+    let _lock = vault.vault().backend().lock(&name)?;
+    if let Some(session) = lookup(vault, &name, key, false)? {
+        return Ok((session, false));
+    }
+    let session = fetch(key.text()).await?;
+    vault.put(&name, &Item::session(session.clone()))?;
+    Ok((session, true))
+}
+
+/// Drops the cached sessions of the profiles just `refreshed` that have expired or cannot be
+/// read, other than the new ones: sessions made from a key since replaced, or under settings
+/// since changed, are never used again and would otherwise stay until `vault clear`. Runs only
+/// after STS calls (one listing for all of them), so a warm run never pays for it; skips a
+/// session another process holds locked (it may be refreshing it), and only logs what it
+/// cannot do.
+pub(crate) fn prune_dead(vault: &Unlocked<'_>, refreshed: &[&CacheKey<'_>]) {
+    if refreshed.is_empty() {
+        return;
+    }
+    let ids = match vault.vault().names() {
+        Ok(names) => names.sessions,
+        Err(e) => return tracing::debug!("not pruning old sessions: {e}"),
+    };
+    let keep: Vec<String> = refreshed.iter().map(|k| k.id()).collect();
+    let backend = vault.vault().backend();
+    let now = OffsetDateTime::now_utc();
+    for id in ids {
+        let ours = id
+            .rsplit_once('.')
+            .is_some_and(|(p, _)| refreshed.iter().any(|k| k.profile == p));
+        if !ours || keep.contains(&id) {
+            continue;
+        }
+        let name = session_name(&id);
+        let Ok(Some(_lock)) = backend.try_lock(&name) else {
+            continue;
+        };
+        let dead = match vault.get(&name) {
+            Ok(Some(Item {
+                session: Some(s), ..
+            })) => s.expiration <= now,
+            Err(Error::Tampered { .. }) => true,
+            _ => false,
+        };
+        if dead {
+            match backend.remove(&name) {
+                Ok(_) => tracing::info!("dropped the expired or unreadable session {id}"),
+                Err(e) => tracing::debug!("could not drop session {id}: {e}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::item::Secret;
+
+    fn session(issued: i64, exp: i64) -> Session {
+        Session {
+            access_key_id: "ASIA".into(),
+            secret_access_key: Secret::new("s"),
+            session_token: Secret::new("t"),
+            expiration: OffsetDateTime::from_unix_timestamp(exp).unwrap(),
+            issued: OffsetDateTime::from_unix_timestamp(issued).unwrap(),
+            serves: String::new(),
+            made_by: "GetSessionToken".into(),
+        }
+    }
+
+    fn at(t: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(t).unwrap()
+    }
+
+    #[test]
+    fn early_refresh_rule() {
+        // 1 h: margin 6 min (10 %) > 5 min.
+        let s = session(0, 3600);
+        assert!(fresh(&s, at(3600 - 361)).is_some());
+        assert!(fresh(&s, at(3600 - 359)).is_none());
+        // 15 min: margin 5 min.
+        let s = session(0, 900);
+        assert!(fresh(&s, at(599)).is_some());
+        assert!(fresh(&s, at(601)).is_none());
+        // 20 s (a test emulator): margin capped at half the lifetime.
+        let s = session(0, 20);
+        assert!(fresh(&s, at(9)).is_some());
+        assert!(fresh(&s, at(11)).is_none());
+        // Expired, and nonsense (expiry before issue).
+        assert!(fresh(&session(0, 10), at(20)).is_none());
+        assert!(fresh(&session(100, 10), at(0)).is_none());
+    }
+
+    #[test]
+    fn cache_keys_differ_by_everything_that_matters() {
+        let base = CacheKey {
+            v: CACHE_KEY_VERSION,
+            op: "AssumeRole",
+            profile: "p",
+            source: "key:1".into(),
+            mfa_serial: None,
+            role_arn: Some("arn:a"),
+            external_id: None,
+            role_session_name: None,
+            source_identity: None,
+            session_tags: &[],
+        };
+        let other_source = CacheKey {
+            source: "key:2".into(),
+            ..base.clone()
+        };
+        let other_role = CacheKey {
+            role_arn: Some("arn:b"),
+            ..other_source.clone()
+        };
+        assert_ne!(
+            base.id(),
+            CacheKey {
+                mfa_serial: Some("arn:mfa"),
+                ..base.clone()
+            }
+            .id()
+        );
+        assert_ne!(other_source.id(), other_role.id());
+        assert!(base.id().starts_with("p."));
+    }
+}

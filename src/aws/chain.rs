@@ -1,0 +1,431 @@
+//! What a profile resolves to, and walking it.
+//!
+//! Planning ([`Config::chain`]) follows `source_profile` from the requested profile to a
+//! source (a stored long-term key or a `credential_process`) and lists the roles to assume on
+//! the way. Walking ([`Walk`]) turns the chain into cached STS steps like aws-vault's
+//! providers: stored key -> GetSessionToken (with MFA, cached) -> AssumeRole (cached) ->
+//! AssumeRole ... Every cache key is known before any session is opened, so a warm run opens
+//! only the last step's session.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::cache::{self, CacheKey, CACHE_KEY_VERSION};
+use super::mfa::MfaSource;
+use super::profile::{Config, Settings};
+use super::sts::{Mfa, Sts};
+use super::Request;
+use crate::creds::Credentials;
+use crate::error::{Error, Result};
+use crate::vault::item::{LongTermKey, Session};
+use crate::vault::{key_name, session_name, Unlocked};
+
+#[cfg(test)]
+mod tests;
+
+/// Where a chain's first credentials come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// The long-term key stored in the vault for this profile.
+    StoredKey(Settings),
+    /// A `credential_process` (no vault key involved).
+    Process(Settings),
+}
+
+/// A resolved profile: a source, then zero or more roles to assume in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    /// Where the first credentials come from.
+    pub source: Source,
+    /// Roles to assume, source side first; the last is the requested profile's role.
+    pub roles: Vec<Settings>,
+    /// The MFA serial for the source's GetSessionToken: the source's own, else (like awsume)
+    /// the first role's in the chain that names one.
+    pub mfa_serial: Option<String>,
+    /// The region: the requested profile's, else the nearest source's that sets one.
+    pub region: Option<String>,
+    /// The requested profile's `mfa_process`, else the nearest source's.
+    pub mfa_process: Option<String>,
+}
+
+impl Config {
+    /// Resolves `name` into a chain. `has_key` says whether the vault stores a key for a
+    /// profile (a profile the config does not define is still usable when it does).
+    pub fn chain(&self, name: &str, has_key: &dyn Fn(&str) -> Result<bool>) -> Result<Chain> {
+        let mut roles = vec![];
+        let mut seen = HashSet::new();
+        let mut current = name.to_owned();
+        let source = loop {
+            if !seen.insert(current.clone()) {
+                let mut path: Vec<&str> =
+                    roles.iter().map(|r: &Settings| r.name.as_str()).collect();
+                path.push(&current);
+                return Err(Error::Config(format!(
+                    "source_profile loop: {}\n  hint: make one profile in the loop a source (a stored key, no source_profile)",
+                    path.join(" -> ")
+                )));
+            }
+            // Asked only where the answer matters: on `pass` or a helper each question is a
+            // decrypt. A backend error (unsafe modes, a broken store) is an error, not "no key".
+            let settings = match self.settings(&current)? {
+                Some(s) => s,
+                None if has_key(&current)? => Settings::from_profile(&current, None)?,
+                None if current == name => return Err(Error::NoProfile(name.to_owned())),
+                None => {
+                    return Err(Error::Config(format!(
+                        "profile {:?} names source_profile {current:?}, which is neither in the AWS config nor in the vault\n  hint: add the profile to the config, or `vault add {current}`",
+                        roles.last().map(|r: &Settings| r.name.as_str()).unwrap_or(name)
+                    )))
+                }
+            };
+            match (&settings.role_arn, settings.source_profile.clone()) {
+                // A role whose source is itself: the key is stored under this very profile.
+                (Some(_), Some(src)) if src == current => {
+                    let base = Settings {
+                        role_arn: None,
+                        source_profile: None,
+                        ..settings.clone()
+                    };
+                    roles.push(settings);
+                    break Source::StoredKey(base);
+                }
+                (Some(_), Some(src)) => {
+                    roles.push(settings);
+                    current = src;
+                }
+                (Some(_), None) if settings.credential_process.is_some() => {
+                    let base = Settings {
+                        role_arn: None,
+                        ..settings.clone()
+                    };
+                    roles.push(settings);
+                    break Source::Process(base);
+                }
+                (Some(_), None) => {
+                    return Err(match settings.foreign_source {
+                        Some(key) => foreign_source(&current, key),
+                        None => Error::Config(format!(
+                            "profile {current:?} has role_arn but no source_profile\n  hint: add source_profile = <profile with a stored key>"
+                        )),
+                    });
+                }
+                (None, Some(src)) if src != current => {
+                    // A profile that only borrows another's credentials (and maybe region).
+                    roles.push(settings);
+                    current = src;
+                }
+                (None, _) if settings.credential_process.is_some() && !has_key(&current)? => {
+                    break Source::Process(settings)
+                }
+                (None, _) => match settings.foreign_source {
+                    Some(key) if !has_key(&current)? => return Err(foreign_source(&current, key)),
+                    _ => break Source::StoredKey(settings),
+                },
+            }
+        };
+        roles.reverse();
+        // Profiles without a role_arn in the middle only lend settings; drop them as steps.
+        let region = roles
+            .iter()
+            .rev()
+            .find_map(|r| r.region.clone())
+            .or_else(|| source_settings(&source).region.clone());
+        let mfa_process = roles
+            .iter()
+            .rev()
+            .find_map(|r| r.mfa_process.clone())
+            .or_else(|| source_settings(&source).mfa_process.clone());
+        let mfa_serial = source_settings(&source)
+            .mfa_serial
+            .clone()
+            .or_else(|| roles.iter().find_map(|r| r.mfa_serial.clone()));
+        roles.retain(|r| r.role_arn.is_some());
+        Ok(Chain {
+            source,
+            roles,
+            mfa_serial,
+            region,
+            mfa_process,
+        })
+    }
+}
+
+/// A profile whose credentials come from a source vault does not handle.
+fn foreign_source(profile: &str, key: &str) -> Error {
+    let what = match key {
+        "sso_session" | "sso_start_url" => "IAM Identity Center (SSO)",
+        "web_identity_token_file" => "a web identity token",
+        "login_session" => "an AWS console login session",
+        _ => "instance or container metadata or the environment",
+    };
+    Error::Config(format!(
+        "profile {profile:?} gets its credentials from {what} ({key}), which vault does not handle\n  hint: vault's sources are a stored long-term key (`vault add {profile}` makes it one) and credential_process; otherwise use the AWS CLI for this profile"
+    ))
+}
+
+/// The settings of a chain's source profile.
+pub fn source_settings(s: &Source) -> &Settings {
+    match s {
+        Source::StoredKey(s) | Source::Process(s) => s,
+    }
+}
+/// Defaults as aws-vault's.
+const PLAIN_SESSION: i32 = 3600;
+const SOURCE_SESSION: i32 = 8 * 3600;
+const ROLE_SESSION: i32 = 3600;
+
+fn session_creds(s: Session) -> Credentials {
+    Credentials {
+        access_key_id: s.access_key_id,
+        secret_access_key: s.secret_access_key,
+        session_token: Some(s.session_token),
+        expiration: Some(s.expiration),
+    }
+}
+
+fn secs(d: Duration) -> i32 {
+    d.as_secs().min(i32::MAX as u64) as i32
+}
+
+/// The long-term key a chain starts from: read at once (its ciphertext keys the cache),
+/// decrypted only when an STS call or `--no-session` needs it.
+struct StoredKey<'u, 'v> {
+    vault: &'u Unlocked<'v>,
+    profile: &'u str,
+    name: String,
+    ciphertext: Vec<u8>,
+    item: std::cell::OnceCell<LongTermKey>,
+}
+
+impl StoredKey<'_, '_> {
+    fn item(&self) -> Result<&LongTermKey> {
+        if let Some(item) = self.item.get() {
+            return Ok(item);
+        }
+        let key = self
+            .vault
+            .open(&self.name, &self.ciphertext)?
+            .key
+            .ok_or_else(|| Error::NoKey(self.profile.to_owned()))?;
+        Ok(self.item.get_or_init(|| key))
+    }
+}
+
+/// One cached STS call of a chain: GetSessionToken (no role) or AssumeRole.
+struct Step<'a> {
+    key: CacheKey<'a>,
+    role: Option<&'a Settings>,
+    duration: i32,
+}
+
+/// A planned chain as cached steps: the source, then one step per STS call.
+pub(crate) struct Walk<'u, 'v> {
+    vault: &'u Unlocked<'v>,
+    chain: &'u Chain,
+    stored: Option<StoredKey<'u, 'v>>,
+    /// Credentials known before any step: a `credential_process`'s, or the stored key's
+    /// under `--no-session`.
+    creds: Option<Credentials>,
+    steps: Vec<Step<'u>>,
+}
+
+impl<'u, 'v> Walk<'u, 'v> {
+    /// The steps of `chain`. Reads the stored key's ciphertext (not its plaintext) or runs the
+    /// `credential_process`: what the first cache key is made from.
+    pub fn new(vault: &'u Unlocked<'v>, chain: &'u Chain, request: &Request) -> Result<Self> {
+        let last_duration = request.duration.map(secs);
+        let mut stored = None;
+        let mut creds = None;
+        let mut steps = vec![];
+        let mut source_id = match &chain.source {
+            Source::Process(s) => {
+                tracing::info!("using credential_process of {}", s.name);
+                let c = super::credential_process::run(s)?;
+                let id = c.access_key_id.clone();
+                creds = Some(c);
+                id
+            }
+            Source::StoredKey(s) => {
+                let name = key_name(&s.name);
+                let ciphertext = vault
+                    .vault()
+                    .backend()
+                    .get(&name)?
+                    .ok_or_else(|| Error::NoKey(s.name.clone()))?;
+                let fingerprint = cache::key_fingerprint(&ciphertext);
+                let key = stored.insert(StoredKey {
+                    vault,
+                    profile: &s.name,
+                    name,
+                    ciphertext,
+                    item: std::cell::OnceCell::new(),
+                });
+                if request.no_session {
+                    tracing::info!("--no-session: using {}'s long-term key directly", s.name);
+                    creds = Some(Credentials::from(key.item()?));
+                    fingerprint
+                } else {
+                    let step = Step {
+                        key: CacheKey {
+                            v: CACHE_KEY_VERSION,
+                            op: "GetSessionToken",
+                            profile: &s.name,
+                            source: fingerprint,
+                            mfa_serial: chain.mfa_serial.as_deref(),
+                            role_arn: None,
+                            external_id: None,
+                            role_session_name: None,
+                            source_identity: None,
+                            session_tags: &[],
+                        },
+                        role: None,
+                        duration: if chain.roles.is_empty() {
+                            last_duration.unwrap_or(PLAIN_SESSION)
+                        } else {
+                            SOURCE_SESSION
+                        },
+                    };
+                    let id = step.key.id();
+                    steps.push(step);
+                    id
+                }
+            }
+        };
+        let n = chain.roles.len();
+        for (i, role) in chain.roles.iter().enumerate() {
+            let key = CacheKey {
+                v: CACHE_KEY_VERSION,
+                op: "AssumeRole",
+                profile: &role.name,
+                source: source_id,
+                // Sent on the first AssumeRole only when no MFA'd session comes before it;
+                // which one did is in the source's digest.
+                mfa_serial: (i == 0)
+                    .then(|| chain.mfa_serial.as_deref().or(role.mfa_serial.as_deref()))
+                    .flatten(),
+                role_arn: role.role_arn.as_deref(),
+                external_id: role.external_id.as_deref(),
+                role_session_name: role.role_session_name.as_deref(),
+                source_identity: role.source_identity.as_deref(),
+                session_tags: &role.session_tags,
+            };
+            source_id = key.id();
+            let duration = if i + 1 == n {
+                last_duration.or(role.duration_seconds)
+            } else {
+                role.duration_seconds
+            };
+            steps.push(Step {
+                key,
+                role: Some(role),
+                duration: duration.unwrap_or(ROLE_SESSION),
+            });
+        }
+        Ok(Walk {
+            vault,
+            chain,
+            stored,
+            creds,
+            steps,
+        })
+    }
+
+    /// Warm: the last step's fresh session, when the cache has it, is all that is needed.
+    pub fn warm(&self) -> Result<Option<Credentials>> {
+        let Some(last) = self.steps.last() else {
+            return Ok(None);
+        };
+        let name = session_name(&last.key.id());
+        Ok(cache::lookup(self.vault, &name, &last.key, true)?.map(session_creds))
+    }
+
+    /// Cold: walks the steps, each answered from the cache or by STS (for `profile`'s
+    /// endpoint, in `sts_region`). The long-term key is decrypted only by a step that calls
+    /// STS with it or must know its MFA serial.
+    pub async fn cold(
+        self,
+        profile: &str,
+        sts_region: &str,
+        mfa: &mut MfaSource<'_>,
+    ) -> Result<Credentials> {
+        let Walk {
+            vault,
+            chain,
+            stored,
+            mut creds,
+            steps,
+        } = self;
+        // Made on first use: a run answered from the cache never loads the SDK's config.
+        let sts_cell = tokio::sync::OnceCell::<Sts>::new();
+        let sts = || sts_cell.get_or_init(|| Sts::new(profile, sts_region));
+        let after_session_token = steps.first().is_some_and(|s| s.role.is_none());
+        let source_mfa = || -> Result<Option<String>> {
+            match (&chain.mfa_serial, &stored) {
+                (Some(serial), _) => Ok(Some(serial.clone())),
+                (None, Some(key)) => Ok(key.item()?.mfa_serial.clone()),
+                (None, None) => Ok(None),
+            }
+        };
+        let mut refreshed = vec![];
+        for step in &steps {
+            let (mfa, known, source_key, source_mfa) = (&mut *mfa, &creds, &stored, &source_mfa);
+            let (session, called) = cache::cached(vault, &step.key, move |serves| async move {
+                let long_term;
+                let from = match (known, source_key) {
+                    (Some(c), _) => c,
+                    (None, Some(key)) => {
+                        long_term = Credentials::from(key.item()?);
+                        &long_term
+                    }
+                    (None, None) => return Err(Error::NoKey(profile.to_owned())),
+                };
+                // GetSessionToken carries the source's MFA; the first AssumeRole carries its
+                // own only when no MFA'd session comes before it (the key says which it may
+                // send).
+                let mfa_serial = match step.role {
+                    None => source_mfa()?,
+                    Some(_) => match step.key.mfa_serial {
+                        Some(serial) if !(after_session_token && source_mfa()?.is_some()) => {
+                            Some(serial.to_owned())
+                        }
+                        _ => None,
+                    },
+                };
+                let code = match &mfa_serial {
+                    Some(serial) => Some(mfa.code(serial)?),
+                    None => None,
+                };
+                let m = mfa_serial
+                    .as_deref()
+                    .zip(code.as_ref())
+                    .map(|(serial, code)| Mfa { serial, code });
+                match step.role {
+                    None => {
+                        sts()
+                            .await
+                            .get_session_token(from, step.duration, m, serves)
+                            .await
+                    }
+                    Some(role) => {
+                        let session_name = role.role_session_name.clone().unwrap_or_else(|| {
+                            format!("vault-{}", OffsetDateTime::now_utc().unix_timestamp())
+                        });
+                        sts()
+                            .await
+                            .assume_role(from, role, &session_name, step.duration, m, serves)
+                            .await
+                    }
+                }
+            })
+            .await?;
+            if called {
+                refreshed.push(&step.key);
+            }
+            creds = Some(session_creds(session));
+        }
+        cache::prune_dead(vault, &refreshed);
+        creds.ok_or_else(|| Error::NoKey(profile.to_owned()))
+    }
+}
