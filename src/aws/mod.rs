@@ -138,8 +138,10 @@ mod tests {
     #[test]
     fn one_region_rule() {
         let r = region(Some("eu-west-2"), Some("eu-west-1"), Some("ap-south-1"));
-        assert_eq!(r.child.as_deref(), Some("eu-west-2"));
-        assert_eq!(r.sts, "eu-west-2");
+        assert_eq!(
+            (r.child.as_deref(), r.sts.as_str()),
+            (Some("eu-west-2"), "eu-west-2")
+        );
         let r = region(None, Some("eu-west-1"), Some("ap-south-1"));
         assert_eq!(
             (r.child.as_deref(), r.sts.as_str()),
