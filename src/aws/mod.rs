@@ -25,9 +25,6 @@ use crate::vault::{key_name, Unlocked};
 use chain::{Chain, Walk};
 use profile::Config;
 
-/// The region STS is signed for when nothing names one, as the AWS CLI's global endpoint.
-const DEFAULT_STS_REGION: &str = "us-east-1";
-
 /// How `exec`/`export` want their credentials.
 #[derive(Debug, Default, Clone)]
 pub struct Request {
@@ -56,11 +53,7 @@ pub struct Region {
 /// us-east-1.
 pub fn region(flag: Option<&str>, profile: Option<&str>, env: Option<&str>) -> Region {
     let child = flag.or(profile).map(str::to_owned);
-    let sts = child
-        .as_deref()
-        .or(env)
-        .unwrap_or(DEFAULT_STS_REGION)
-        .to_owned();
+    let sts = child.as_deref().or(env).unwrap_or("us-east-1").to_owned();
     Region { child, sts }
 }
 
@@ -137,18 +130,15 @@ mod tests {
 
     #[test]
     fn one_region_rule() {
-        let r = region(Some("eu-west-2"), Some("eu-west-1"), Some("ap-south-1"));
-        assert_eq!(
-            (r.child.as_deref(), r.sts.as_str()),
-            (Some("eu-west-2"), "eu-west-2")
-        );
-        let r = region(None, Some("eu-west-1"), Some("ap-south-1"));
-        assert_eq!(
-            (r.child.as_deref(), r.sts.as_str()),
-            (Some("eu-west-1"), "eu-west-1")
-        );
-        let r = region(None, None, Some("ap-south-1"));
-        assert_eq!((r.child, r.sts.as_str()), (None, "ap-south-1"));
-        assert_eq!(region(None, None, None).sts, "us-east-1");
+        let (flag, profile, env) = (Some("eu-west-2"), Some("eu-west-1"), Some("ap-south-1"));
+        for ((f, p, e), child, sts) in [
+            ((flag, profile, env), flag, "eu-west-2"),
+            ((None, profile, env), profile, "eu-west-1"),
+            ((None, None, env), None, "ap-south-1"),
+            ((None, None, None), None, "us-east-1"),
+        ] {
+            let r = region(f, p, e);
+            assert_eq!((r.child.as_deref(), r.sts.as_str()), (child, sts));
+        }
     }
 }
