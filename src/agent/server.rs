@@ -314,7 +314,7 @@ mod tests {
         let unlocked = v
             .init(
                 &secrecy::SecretString::from(PASS.to_owned()),
-                crate::vault::crypto::KdfParams::FLOOR,
+                crate::vault::slot::KdfParams::FLOOR,
             )
             .unwrap();
         let item = crate::vault::item::Item::key(crate::vault::item::LongTermKey {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::vault::crypto::KdfParams;
+use crate::vault::slot::KdfParams;
 use crate::vault::Vault;
 
 use super::Ctx;

@@ -1,7 +1,7 @@
 //! `vault passwd`: rewrap the master key under a new passphrase. Items are not touched.
 
 use crate::error::{Error, Result};
-use crate::vault::crypto::KdfParams;
+use crate::vault::slot::KdfParams;
 
 use super::Ctx;
 

@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod item;
 pub mod keychain_slot;
 pub mod rekey;
+pub mod slot;
 
 use std::path::Path;
 
@@ -15,8 +16,9 @@ use vault_backends::{Backend, FileBackend};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crypto::{KdfParams, MasterIdentity};
+use crypto::MasterIdentity;
 use item::Item;
+use slot::KdfParams;
 
 /// The passphrase slot's item name.
 pub const SLOT: &str = "slot.passphrase";

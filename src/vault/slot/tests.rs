@@ -1,0 +1,115 @@
+
+use super::*;
+use proptest::prelude::*;
+
+fn pass(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+#[test]
+fn slot_round_trip_and_wrong_passphrase() {
+    let master = MasterIdentity::generate();
+    let slot = master
+        .seal_slot(&pass("hunter2"), KdfParams::FLOOR)
+        .unwrap();
+    let (opened, params) = MasterIdentity::open_slot(&slot, &pass("hunter2")).unwrap();
+    assert_eq!(params, KdfParams::FLOOR);
+    assert_eq!(
+        opened.to_secret_string().expose_secret(),
+        master.to_secret_string().expose_secret()
+    );
+    assert!(matches!(
+        MasterIdentity::open_slot(&slot, &pass("hunter3")),
+        Err(CryptoError::WrongPassphrase)
+    ));
+    assert_eq!(
+        MasterIdentity::slot_params(&slot).unwrap(),
+        KdfParams::FLOOR
+    );
+}
+
+#[test]
+fn slot_text_does_not_contain_the_identity() {
+    let master = MasterIdentity::generate();
+    let slot = master.seal_slot(&pass("pw"), KdfParams::FLOOR).unwrap();
+    let secret = master.to_secret_string();
+    let needle = secret.expose_secret().as_bytes();
+    assert!(!slot.windows(needle.len()).any(|w| w == needle));
+    // Nor the recipient, which is as secret as the identity.
+    let recipient = master.recipient_text();
+    assert!(!slot
+        .windows(recipient.len())
+        .any(|w| w == recipient.as_bytes()));
+}
+
+#[test]
+fn oversized_params_are_refused_before_the_kdf() {
+    let master = MasterIdentity::generate();
+    let slot = master.seal_slot(&pass("pw"), KdfParams::FLOOR).unwrap();
+    // Rewrite m=65536 into 5 GiB: must fail at once.
+    let at = slot.windows(7).position(|w| w == b" 65536 ").unwrap();
+    let forged = [&slot[..at], &b" 5242880 "[..], &slot[at + 7..]].concat();
+    let start = Instant::now();
+    let err = MasterIdentity::open_slot(&forged, &pass("pw")).unwrap_err();
+    assert!(matches!(err, CryptoError::KdfBounds(_)), "{err:?}");
+    assert!(start.elapsed() < Duration::from_millis(50));
+}
+
+#[test]
+fn bounds() {
+    assert!(KdfParams::FLOOR.check().is_ok());
+    assert!(KdfParams::DEFAULT.check().is_ok());
+    for bad in [
+        KdfParams {
+            m_kib: 32 * 1024,
+            ..KdfParams::FLOOR
+        },
+        KdfParams {
+            t: 2,
+            ..KdfParams::FLOOR
+        },
+        KdfParams {
+            p: 0,
+            ..KdfParams::FLOOR
+        },
+        KdfParams {
+            t: 11,
+            ..KdfParams::FLOOR
+        },
+        KdfParams {
+            p: 17,
+            ..KdfParams::FLOOR
+        },
+        KdfParams {
+            m_kib: KdfParams::MAX_M_KIB + 1,
+            ..KdfParams::FLOOR
+        },
+    ] {
+        assert!(bad.check().is_err(), "{bad:?}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn stanza_parser_never_panics(args in proptest::collection::vec("[ -~]{0,30}", 0..8),
+                                  tag in "[a-z-]{0,20}") {
+        let _ = SlotStanza::parse(&Stanza { tag, args, body: vec![] });
+    }
+
+    #[test]
+    fn stanza_parser_round_trips(salt in any::<[u8; 16]>(), m in 0u32.., t in 0u32.., p in 0u32..) {
+        let stanza = Stanza {
+            tag: SLOT_TAG.into(),
+            args: vec![SLOT_VERSION.into(), BASE64_STANDARD_NO_PAD.encode(salt),
+                       m.to_string(), t.to_string(), p.to_string()],
+            body: vec![],
+        };
+        let parsed = SlotStanza::parse(&stanza).unwrap();
+        prop_assert_eq!(parsed, SlotStanza { salt, params: KdfParams { m_kib: m, t, p } });
+    }
+
+    #[test]
+    fn slot_opener_never_panics_on_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let _ = MasterIdentity::open_slot(&bytes, &pass("pw"));
+    }
+}
