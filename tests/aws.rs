@@ -635,3 +635,39 @@ fn rotate_leaves_a_working_new_key_and_deletes_the_old_one() {
         .unwrap();
     assert_eq!(last_gst["_AccessKeyId"], new_id.as_str());
 }
+
+/// `vault rotate` dropped every profile's sessions; it must drop only those made from the
+/// rotated key (directly or through roles), and keep every other profile's.
+#[test]
+fn rotate_drops_only_the_sessions_made_from_the_rotated_key() {
+    let Some(moto) = Moto::start(&[]) else { return };
+    let (old_id, old_secret) = iam_user(&moto, "rotor2");
+    let env = Env::init();
+    let config = format!("{CONFIG_TEXT}\n[profile other]\nregion = us-east-1\n[profile other-role]\nsource_profile = other\nrole_arn = arn:aws:iam::123456789012:role/O\n");
+    std::fs::write(env.path("home/aws-config"), config).unwrap();
+    env.add_key("src", &old_id, &old_secret);
+    env.add_key("other", KEY_ID, SECRET);
+    caller_arn(&env, &moto, "b"); // src -> a -> b: three sessions from the rotated key
+    caller_arn(&env, &moto, "other-role"); // other -> other-role: two sessions to keep
+    let sessions = |env: &Env| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--json"])).unwrap();
+        let mut p: Vec<String> = v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["profile"].as_str().unwrap().to_owned())
+            .collect();
+        p.sort();
+        p
+    };
+    assert_eq!(sessions(&env), ["a", "b", "other", "other-role", "src"]);
+    let mut c = env.cmd(&["rotate", "src"]);
+    c.env("AWS_ENDPOINT_URL", moto.url());
+    let out = c.output().unwrap();
+    assert_success(&out, &["rotate src"]);
+    assert_eq!(sessions(&env), ["other", "other-role"]);
+    // The kept sessions still answer with no STS call.
+    let before = moto.sts_calls();
+    caller_arn(&env, &moto, "other-role");
+    assert_eq!(moto.sts_calls(), before);
+}

@@ -3,6 +3,7 @@
 //! through the one generic wrapper [`cached`], and dropped by [`prune_dead`] once it can never
 //! be used again.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -11,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::vault::item::{Item, Session};
-use crate::vault::{session_name, Unlocked};
+use crate::vault::{session_name, Busy, SessionId, Unlocked};
 
 /// Early refresh: at least this long before expiry...
 const MIN_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -146,7 +147,7 @@ where
     Fut: std::future::Future<Output = Result<Session>>,
 {
     let name = session_name(&key.id());
-    let _lock = vault.vault().backend().lock(&name)?;
+    let _lock = vault.lock(&name)?;
     if let Some(session) = lookup(vault, &name, key, false)? {
         return Ok((session, false));
     }
@@ -165,36 +166,60 @@ pub(crate) fn prune_dead(vault: &Unlocked<'_>, refreshed: &[&CacheKey<'_>]) {
     if refreshed.is_empty() {
         return;
     }
-    let ids = match vault.vault().names() {
-        Ok(names) => names.sessions,
-        Err(e) => return tracing::debug!("not pruning old sessions: {e}"),
-    };
     let keep: Vec<String> = refreshed.iter().map(|k| k.id()).collect();
-    let backend = vault.vault().backend();
     let now = OffsetDateTime::now_utc();
-    for id in ids {
-        let ours = id
-            .rsplit_once('.')
-            .is_some_and(|(p, _)| refreshed.iter().any(|k| k.profile == p));
-        if !ours || keep.contains(&id) {
-            continue;
+    let dead = |id: &SessionId| {
+        let ours = refreshed.iter().any(|k| k.profile == id.profile());
+        if !ours || keep.iter().any(|k| k == id.as_str()) {
+            return Ok(false);
         }
-        let name = session_name(&id);
-        let Ok(Some(_lock)) = backend.try_lock(&name) else {
-            continue;
-        };
-        let dead = match vault.get(&name) {
+        Ok(match vault.get(&id.item_name()) {
             Ok(Some(Item {
                 session: Some(s), ..
             })) => s.expiration <= now,
             Err(Error::Tampered { .. }) => true,
             _ => false,
-        };
-        if dead {
-            match backend.remove(&name) {
-                Ok(_) => tracing::info!("dropped the expired or unreadable session {id}"),
-                Err(e) => tracing::debug!("could not drop session {id}: {e}"),
+        })
+    };
+    if let Err(e) = vault.vault().drop_sessions(Busy::Skip, dead) {
+        tracing::debug!("not pruning old sessions: {e}");
+    }
+}
+
+/// The sessions made, directly or through a chain of AssumeRole steps, from the stored key
+/// whose ciphertext has `fingerprint` ([`key_fingerprint`]): what `vault rotate` drops. Opens
+/// every session (each knows the key it serves); an unreadable one is left to [`prune_dead`].
+pub(crate) fn sessions_made_from(
+    vault: &Unlocked<'_>,
+    fingerprint: &str,
+) -> Result<HashSet<SessionId>> {
+    #[derive(serde::Deserialize)]
+    struct Served {
+        source: String,
+    }
+    let mut made_from = vec![];
+    for id in vault.vault().names()?.sessions {
+        if let Ok(Some(Item {
+            session: Some(s), ..
+        })) = vault.get(&id.item_name())
+        {
+            if let Ok(served) = serde_json::from_str::<Served>(&s.serves) {
+                made_from.push((id, served.source));
             }
+        }
+    }
+    let mut sources: HashSet<String> = HashSet::from([fingerprint.to_owned()]);
+    let mut doomed = HashSet::new();
+    // Each pass adds the sessions made from the last pass's; a chain is a few steps long.
+    loop {
+        let before = doomed.len();
+        for (id, source) in &made_from {
+            if sources.contains(source) && doomed.insert(id.clone()) {
+                sources.insert(id.as_str().to_owned());
+            }
+        }
+        if doomed.len() == before {
+            return Ok(doomed);
         }
     }
 }

@@ -250,9 +250,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             Source::StoredKey(s) => {
                 let name = key_name(&s.name);
                 let ciphertext = vault
-                    .vault()
-                    .backend()
-                    .get(&name)?
+                    .get_sealed(&name)?
                     .ok_or_else(|| Error::NoKey(s.name.clone()))?;
                 let fingerprint = cache::key_fingerprint(&ciphertext);
                 let key = stored.insert(StoredKey {

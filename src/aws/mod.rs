@@ -75,8 +75,7 @@ pub fn plan(
     profile: &str,
     request: Request,
 ) -> Result<Plan> {
-    let backend = vault.vault().backend();
-    let chain = config.chain(profile, &|p| Ok(backend.contains(&key_name(p))?))?;
+    let chain = config.chain(profile, &|p| vault.contains(&key_name(p)))?;
     let region = region(
         request.region.as_deref(),
         chain.region.as_deref(),

@@ -1,7 +1,7 @@
 //! `vault clear [PROFILE]`: drop cached sessions (all, or those made for PROFILE).
 
 use crate::error::Result;
-use crate::vault::session_name;
+use crate::vault::Busy;
 
 use super::{check_profile, Ctx};
 
@@ -19,16 +19,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     }
     let vault = ctx.vault()?;
     vault.ensure_initialized()?;
-    let mut n = 0;
-    for s in vault.names()?.sessions {
-        let matches = match &args.profile {
-            Some(p) => s.rsplit_once('.').is_some_and(|(profile, _)| profile == p),
-            None => true,
-        };
-        if matches && vault.remove(&session_name(&s))? {
-            n += 1;
-        }
-    }
+    let n = vault.drop_sessions(Busy::Wait, |id| {
+        Ok(args.profile.as_deref().is_none_or(|p| id.profile() == p))
+    })?;
     eprintln!(
         "vault: cleared {n} cached session{}",
         if n == 1 { "" } else { "s" }

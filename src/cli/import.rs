@@ -304,7 +304,7 @@ fn skip_conflicts(
 /// the file names none, its MFA serial.
 fn store(unlocked: &Unlocked<'_>, f: &Found) -> Result<()> {
     let name = key_name(&f.profile);
-    let _lock = unlocked.vault().backend().lock(&name)?;
+    let _lock = unlocked.lock(&name)?;
     let stored = unlocked.get(&name)?.and_then(|i| i.key);
     if conflicts(stored.as_ref(), &f.key) {
         return Err(Error::Other(format!(

@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use crate::error::Result;
-use crate::vault::{session_name, Unlocked};
+use crate::vault::Unlocked;
 
 use super::Ctx;
 
@@ -45,14 +45,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         .sessions
         .iter()
         .map(|s| {
-            let (profile, id) = s.rsplit_once('.').unwrap_or((s, ""));
             let left = unlocked.as_ref().and_then(|u| {
-                let item = u.get(&session_name(s)).ok()??;
+                let item = u.get(&s.item_name()).ok()??;
                 Some((item.session?.expiration - now).whole_seconds())
             });
             Listed {
-                profile: profile.to_owned(),
-                id: id.to_owned(),
+                profile: s.profile().to_owned(),
+                id: s.digest().to_owned(),
                 left,
             }
         })

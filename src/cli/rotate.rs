@@ -3,11 +3,11 @@
 use time::OffsetDateTime;
 
 use crate::aws::profile::Config;
-use crate::aws::{iam, sts::Sts};
+use crate::aws::{cache, iam, sts::Sts};
 use crate::creds::Credentials;
 use crate::error::{Error, Result};
 use crate::vault::item::{Item, LongTermKey};
-use crate::vault::{key_name, session_name};
+use crate::vault::{key_name, Busy};
 
 use super::{check_profile, Ctx};
 
@@ -25,10 +25,13 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let vault = ctx.vault()?;
     let unlocked = ctx.unlock(&vault)?;
     let name = key_name(&args.profile);
-    let _lock = vault.backend().lock(&name)?;
+    let _lock = unlocked.lock(&name)?;
+    let sealed = unlocked
+        .get_sealed(&name)?
+        .ok_or_else(|| Error::NoKey(args.profile.clone()))?;
     let item = unlocked
-        .get(&name)?
-        .and_then(|i| i.key)
+        .open(&name, &sealed)?
+        .key
         .ok_or_else(|| Error::NoKey(args.profile.clone()))?;
     let old = Credentials::from(&item);
     let rt = super::runtime()?;
@@ -56,14 +59,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             ))
         })?;
         eprintln!("vault: stored the new key {} for {}", new.access_key_id, args.profile);
-        // Sessions made from the old key are keyed by it and unreachable now: drop them.
-        let mut dropped = 0;
-        for s in vault.names()?.sessions {
-            if vault.remove(&session_name(&s))? {
-                dropped += 1;
-            }
-        }
-        tracing::info!("dropped {dropped} cached sessions");
+        // Sessions made from the old key are keyed by it and unreachable now: drop them, and
+        // only them (other profiles' sessions stay good).
+        let doomed = cache::sessions_made_from(&unlocked, &cache::key_fingerprint(&sealed))?;
+        let dropped = vault.drop_sessions(Busy::Wait, |id| Ok(doomed.contains(id)))?;
+        tracing::info!("dropped {dropped} cached sessions made from the old key");
         let new_creds = Credentials {
             access_key_id: new.access_key_id.clone(),
             secret_access_key: new.secret_access_key.clone(),

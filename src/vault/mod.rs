@@ -1,11 +1,10 @@
-//! The vault: a backend of sealed items plus the passphrase slot that unlocks them.
-//!
-//! Item names (not secret): `slot.passphrase` for the slot, `key.<profile>` for long-term keys,
-//! `session.<cache key>` for cached STS sessions.
+//! The vault: a backend of sealed items plus the passphrase slot that unlocks them. Item
+//! names are `names.rs`; the master identity `crypto.rs`; the passphrase slot `slot.rs`.
 
 pub mod crypto;
 pub mod item;
 pub mod keychain_slot;
+pub mod names;
 pub mod rekey;
 pub mod slot;
 
@@ -20,10 +19,8 @@ use crypto::MasterIdentity;
 use item::Item;
 use slot::KdfParams;
 
-/// The passphrase slot's item name.
-pub const SLOT: &str = "slot.passphrase";
-pub(crate) const KEY_PREFIX: &str = "key.";
-pub(crate) const SESSION_PREFIX: &str = "session.";
+pub use names::{key_name, session_name, Names, SessionId, SLOT};
+use names::{KEY_PREFIX, SESSION_PREFIX};
 
 /// The file in the vault directory that records which backend holds the vault.
 pub const BACKEND_FILE: &str = "backend";
@@ -120,16 +117,6 @@ pub fn record_backend(vault_dir: &Path, kind: &str) -> Result<()> {
     Ok(())
 }
 
-/// The item name of a profile's long-term key.
-pub fn key_name(profile: &str) -> String {
-    format!("{KEY_PREFIX}{profile}")
-}
-
-/// The item name of a cached session.
-pub fn session_name(cache_key: &str) -> String {
-    format!("{SESSION_PREFIX}{cache_key}")
-}
-
 /// Whatever can seal and open items: the master identity in this process, or (later) the
 /// agent holding it.
 pub trait Sealer {
@@ -159,13 +146,14 @@ pub struct Vault {
     backend: Box<dyn Backend>,
 }
 
-/// Names in the vault, by kind.
-#[derive(Debug, Default)]
-pub struct Names {
-    /// Profiles with a stored long-term key.
-    pub keys: Vec<String>,
-    /// Cache keys of stored sessions.
-    pub sessions: Vec<String>,
+/// How [`Vault::drop_sessions`] treats a session another process holds locked (it may be
+/// refreshing it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Busy {
+    /// Wait for the lock: the session must go.
+    Wait,
+    /// Leave it.
+    Skip,
 }
 
 impl Vault {
@@ -232,7 +220,7 @@ impl Vault {
             if let Some(p) = name.strip_prefix(KEY_PREFIX) {
                 names.keys.push(p.to_owned());
             } else if let Some(s) = name.strip_prefix(SESSION_PREFIX) {
-                names.sessions.push(s.to_owned());
+                names.sessions.push(SessionId::new(s));
             }
         }
         Ok(names)
@@ -241,6 +229,31 @@ impl Vault {
     /// Removes an item; whether it existed.
     pub fn remove(&self, name: &str) -> Result<bool> {
         Ok(self.backend.remove(name)?)
+    }
+
+    /// Drops every cached session `doomed` picks, each decided and removed under its lock so
+    /// a concurrent refresh is never torn; returns how many went.
+    pub fn drop_sessions(
+        &self,
+        busy: Busy,
+        mut doomed: impl FnMut(&SessionId) -> Result<bool>,
+    ) -> Result<usize> {
+        let mut dropped = 0;
+        for id in self.names()?.sessions {
+            let name = id.item_name();
+            let _lock = match busy {
+                Busy::Wait => self.backend.lock(&name)?,
+                Busy::Skip => match self.backend.try_lock(&name)? {
+                    Some(lock) => lock,
+                    None => continue,
+                },
+            };
+            if doomed(&id)? && self.backend.remove(&name)? {
+                tracing::info!("dropped the cached session {id}");
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
     }
 
     /// Rewrites the slot under a new passphrase; items are untouched.
@@ -296,6 +309,21 @@ impl Unlocked<'_> {
         let ct = self.sealer.seal(&item.to_bytes())?;
         self.vault.backend.set(name, &ct)?;
         Ok(())
+    }
+
+    /// The sealed bytes of an item, not decrypted; `Ok(None)` when absent.
+    pub fn get_sealed(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.vault.backend.get(name)?)
+    }
+
+    /// Whether an item exists (metadata only where the backend allows).
+    pub fn contains(&self, name: &str) -> Result<bool> {
+        Ok(self.vault.backend.contains(name)?)
+    }
+
+    /// Locks `name` for a read-modify-write, until the guard drops.
+    pub fn lock(&self, name: &str) -> Result<vault_backends::LockGuard> {
+        Ok(self.vault.backend.lock(name)?)
     }
 
     /// Keeps the key available (see [`Sealer::keepalive`]).

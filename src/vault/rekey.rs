@@ -20,7 +20,8 @@
 use secrecy::SecretString;
 
 use super::crypto::MasterIdentity;
-use super::{keychain_slot, Vault, KEY_PREFIX, SESSION_PREFIX, SLOT};
+use super::names::{KEY_PREFIX, SESSION_PREFIX};
+use super::{keychain_slot, Vault, SLOT};
 use crate::error::{Error, Result};
 
 /// The journal item: the new identity's passphrase slot while a rekey runs.
