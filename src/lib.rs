@@ -7,12 +7,13 @@
 pub mod agent;
 pub mod aws;
 pub mod cli;
-pub mod config;
 pub mod creds;
 pub mod ecs;
 pub mod error;
 pub mod exec;
 pub mod passphrase;
+pub mod settings;
+pub mod unlock;
 pub mod vault;
 
 /// Escapes control characters in untrusted text (profile names, ARNs) before it reaches a

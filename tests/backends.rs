@@ -438,3 +438,64 @@ fn a_pass_write_killed_at_any_moment_leaves_the_old_or_the_new_key() {
     let v: serde_json::Value = serde_json::from_str(&list).unwrap();
     assert_eq!(v["keys"], serde_json::json!(["p"]), "{list}");
 }
+
+/// The agent read the slot from the backend *it* worked out (its own environment and the
+/// directory's record) rather than the one the unlocking client named, so `--backend pass
+/// unlock` opened the file store's slot. The client now hands the agent its backend settings.
+#[test]
+fn the_agent_unlocks_the_store_the_client_names() {
+    let Some(gpg) = Gpg::new() else { return };
+    let env = Env::new();
+    let other_pass = env.path("pass-of-the-pass-store");
+    std::fs::write(&other_pass, "another passphrase for pass\n").unwrap();
+    let pass_file = other_pass.to_str().unwrap();
+    let on_pass = [("VAULT_PASSPHRASE_FILE", pass_file)];
+    // A vault on pass, then one in the file store of the same directory: the directory now
+    // records `file`, and the two slots have different passphrases and master keys.
+    ok_in(
+        &env,
+        &gpg,
+        &["--backend", "pass", "init", "--kdf-memory", "64"],
+        &on_pass,
+    );
+    ok_in(
+        &env,
+        &gpg,
+        &["--backend", "file", "init", "--kdf-memory", "64"],
+        &[],
+    );
+    ok_in(
+        &env,
+        &gpg,
+        &["--backend", "pass", "add", "pk", "--env"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAONPASS"),
+            ("AWS_SECRET_ACCESS_KEY", "p"),
+            on_pass[0],
+        ],
+    );
+    let agent = |args: &[&str], extra: &[(&str, &str)]| {
+        let mut c = env.cmd(args);
+        c.envs(gpg.vars()).env_remove("VAULT_NO_AGENT");
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = agent(&["--backend", "pass", "unlock"], &on_pass);
+    assert_success(&out, &["--backend", "pass", "unlock"]);
+    // No passphrase source at all: only the agent can open the item.
+    let args = [
+        "--backend",
+        "pass",
+        "export",
+        "pk",
+        "--no-session",
+        "--format",
+        "credential-process",
+    ];
+    let out = agent(&args, &[("VAULT_PASSPHRASE_FILE", "")]);
+    assert_success(&out, &args);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AKIAONPASS"));
+    let _ = agent(&["lock", "--stop"], &[]);
+}

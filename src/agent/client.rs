@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::protocol::{read_frame, write_frame, ErrorKind, Request, Response, VERSION};
 use crate::error::{Error, Result};
+use crate::settings::BackendSpec;
 use crate::vault::item::Secret;
 
 /// A connection to the agent.
@@ -106,16 +107,22 @@ impl Client {
     }
 
     /// Unlocks the agent.
-    pub fn unlock(&mut self, passphrase: &Secret) -> Result<()> {
+    /// Unlocks the agent with the passphrase of the vault in `backend`: the agent reads the
+    /// slot from the store this client names, never from one it works out itself.
+    pub fn unlock(&mut self, passphrase: &Secret, backend: &BackendSpec) -> Result<()> {
         self.call(&Request::Unlock {
             passphrase: passphrase.clone(),
+            backend: backend.clone(),
         })
         .map(drop)
     }
 
-    /// Has the agent unlock through the vault's keychain slot.
-    pub fn unlock_keychain(&mut self) -> Result<()> {
-        self.call(&Request::UnlockKeychain).map(drop)
+    /// Has the agent unlock through the keychain slot of the vault in `backend`.
+    pub fn unlock_keychain(&mut self, backend: &BackendSpec) -> Result<()> {
+        self.call(&Request::UnlockKeychain {
+            backend: backend.clone(),
+        })
+        .map(drop)
     }
 
     /// Drops the key (and with `stop`, ends the agent).

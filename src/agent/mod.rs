@@ -12,25 +12,23 @@ pub mod server;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::settings::Settings;
 use client::Client;
 
 /// The default idle lock.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(15 * 60);
 
 /// The private directory for sockets, created 0700 when missing and checked when present.
-pub fn runtime_dir() -> Result<PathBuf> {
+pub fn runtime_dir(settings: &Settings) -> Result<PathBuf> {
     let uid = rustix::process::geteuid().as_raw();
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        Some(d) => PathBuf::from(d).join("vault"),
-        None => std::env::temp_dir().join(format!("vault-{uid}")),
-    };
+    let dir = settings.runtime_dir.clone();
     match DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -71,17 +69,18 @@ pub fn runtime_dir() -> Result<PathBuf> {
 }
 
 /// The agent socket for the vault in `vault_dir`.
-pub fn socket_path(vault_dir: &Path) -> Result<PathBuf> {
+pub fn socket_path(settings: &Settings) -> Result<PathBuf> {
+    let vault_dir = &settings.vault_dir;
     let abs = std::path::absolute(vault_dir).unwrap_or_else(|_| vault_dir.to_owned());
     let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
     let hex = vault_backends::file::hex(&digest[..8]);
-    Ok(runtime_dir()?.join(format!("agent-{hex}.sock")))
+    Ok(runtime_dir(settings)?.join(format!("agent-{hex}.sock")))
 }
 
 /// Connects to a running agent of this version; `None` when there is none (a stale socket
 /// or an agent of another version is stopped and removed).
-pub fn connect(vault_dir: &Path) -> Result<Option<Client>> {
-    let path = socket_path(vault_dir)?;
+pub fn connect(settings: &Settings) -> Result<Option<Client>> {
+    let path = socket_path(settings)?;
     let Ok(mut client) = Client::connect(&path) else {
         let _ = std::fs::remove_file(&path);
         return Ok(None);
@@ -106,9 +105,9 @@ pub fn connect(vault_dir: &Path) -> Result<Option<Client>> {
 
 /// Connects to a running agent that holds the key; `None` when none does. Never prompts,
 /// never starts an agent, and needs one round trip (the hello exchange).
-pub fn connect_unlocked(vault_dir: &Path) -> Result<Option<Client>> {
+pub fn connect_unlocked(settings: &Settings) -> Result<Option<Client>> {
     Ok(
-        connect(vault_dir)?.and_then(|mut c| match c.unlocked_at_hello() {
+        connect(settings)?.and_then(|mut c| match c.unlocked_at_hello() {
             Some(true) => Some(c),
             Some(false) => None,
             // An agent that does not say at hello is asked.
@@ -118,8 +117,8 @@ pub fn connect_unlocked(vault_dir: &Path) -> Result<Option<Client>> {
 }
 
 /// Connects to the agent, starting one when none runs.
-pub fn connect_or_start(vault_dir: &Path, idle: Duration) -> Result<Client> {
-    if let Some(c) = connect(vault_dir)? {
+pub fn connect_or_start(settings: &Settings) -> Result<Client> {
+    if let Some(c) = connect(settings)? {
         return Ok(c);
     }
     let exe = std::env::current_exe()
@@ -127,10 +126,12 @@ pub fn connect_or_start(vault_dir: &Path, idle: Duration) -> Result<Client> {
     tracing::info!("starting the vault agent");
     let mut cmd = Command::new(exe);
     cmd.arg("--vault-dir")
-        .arg(vault_dir)
+        .arg(&settings.vault_dir)
+        .arg("--backend")
+        .arg(settings.backend.kind.to_string())
         .arg("agent")
         .arg("--idle-timeout")
-        .arg(idle.as_secs().to_string())
+        .arg(settings.agent_idle.as_secs().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -142,7 +143,7 @@ pub fn connect_or_start(vault_dir: &Path, idle: Duration) -> Result<Client> {
         ))
     })?;
     let deadline = Instant::now() + Duration::from_secs(5);
-    let path = socket_path(vault_dir)?;
+    let path = socket_path(settings)?;
     while Instant::now() < deadline {
         if let Ok(mut c) = Client::connect(&path) {
             if c.hello().is_ok() {
@@ -158,10 +159,11 @@ pub fn connect_or_start(vault_dir: &Path, idle: Duration) -> Result<Client> {
 
 /// Runs the agent in this process (the `vault agent` command): binds the socket, hardens the
 /// process and serves until stopped.
-pub fn run(vault_dir: &Path, idle: Duration) -> Result<()> {
+pub fn run(settings: &Settings, idle: Duration) -> Result<()> {
     harden::close_inherited_fds();
     harden::harden_process();
-    let path = socket_path(vault_dir)?;
+    let vault_dir = &settings.vault_dir;
+    let path = socket_path(settings)?;
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let io = |op, e| Error::Io {
         op,

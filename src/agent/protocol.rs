@@ -7,10 +7,11 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::settings::BackendSpec;
 use crate::vault::item::Secret;
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// The largest frame either side accepts (items are at most 1 MiB, base64 grows them 4/3).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 
@@ -27,10 +28,15 @@ pub enum Request {
     Unlock {
         /// The passphrase.
         passphrase: Secret,
+        /// The store whose slot to open: the client's, so both agree on the vault.
+        backend: BackendSpec,
     },
     /// Unlock through the vault's keychain slot (the agent reads the keychain itself, so the
     /// identity never crosses the socket).
-    UnlockKeychain,
+    UnlockKeychain {
+        /// The store of the vault whose keychain slot to use.
+        backend: BackendSpec,
+    },
     /// Decrypt an item (base64 age ciphertext).
     Open {
         /// Item name, for messages.
@@ -217,6 +223,11 @@ mod tests {
     fn debug_of_an_unlock_request_redacts_the_passphrase() {
         let r = Request::Unlock {
             passphrase: Secret::new("hunter2"),
+            backend: crate::settings::BackendSpec {
+                kind: crate::settings::BackendKind::File,
+                pass_prefix: "vault".into(),
+                keychain_service: "vault".into(),
+            },
         };
         assert!(!format!("{r:?}").contains("hunter2"));
     }

@@ -116,9 +116,11 @@ impl Agent {
                 pid: std::process::id(),
                 unlocked: Some(self.inner().master.is_some()),
             },
-            Request::Unlock { passphrase } => {
-                let kind = crate::vault::backend_kind(&self.vault_dir, None);
-                let slot = match crate::vault::open_backend(&self.vault_dir, &kind, false)
+            Request::Unlock {
+                passphrase,
+                backend,
+            } => {
+                let slot = match crate::vault::open_backend(&self.vault_dir, &backend, false)
                     .map(crate::vault::Vault::new)
                     .and_then(|v| {
                         v.check_no_rekey()?;
@@ -134,9 +136,8 @@ impl Agent {
                     Err(e) => Self::crypto_error(e),
                 }
             }
-            Request::UnlockKeychain => {
-                let kind = crate::vault::backend_kind(&self.vault_dir, None);
-                let vault = crate::vault::open_backend(&self.vault_dir, &kind, false)
+            Request::UnlockKeychain { backend } => {
+                let vault = crate::vault::open_backend(&self.vault_dir, &backend, false)
                     .map(crate::vault::Vault::new);
                 match vault.and_then(|v| v.unlock_keychain()) {
                     Ok(Some(master)) => self.hold(master),
@@ -306,6 +307,14 @@ mod tests {
 
     const PASS: &str = "agent test passphrase";
 
+    fn file_backend() -> crate::settings::BackendSpec {
+        crate::settings::BackendSpec {
+            kind: crate::settings::BackendKind::File,
+            pass_prefix: "vault".into(),
+            keychain_service: "vault".into(),
+        }
+    }
+
     fn vault() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("v");
@@ -340,7 +349,8 @@ mod tests {
         let agent = Agent::new(dir, Duration::from_secs(900), Some(clock));
         assert!(matches!(
             agent.handle(Request::Unlock {
-                passphrase: Secret::new("wrong")
+                passphrase: Secret::new("wrong"),
+                backend: file_backend(),
             }),
             Response::Error {
                 kind: ErrorKind::WrongPassphrase,
@@ -349,7 +359,8 @@ mod tests {
         ));
         assert!(matches!(
             agent.handle(Request::Unlock {
-                passphrase: Secret::new(PASS)
+                passphrase: Secret::new(PASS),
+                backend: file_backend(),
             }),
             Response::Ok
         ));
@@ -385,6 +396,7 @@ mod tests {
         let agent = Agent::new(dir, Duration::from_secs(10), Some(clock));
         agent.handle(Request::Unlock {
             passphrase: Secret::new(PASS),
+            backend: file_backend(),
         });
         offset.store(9, Ordering::SeqCst);
         assert!(matches!(agent.handle(Request::Touch), Response::Ok));
@@ -407,6 +419,7 @@ mod tests {
         let agent = Agent::new(dir, Duration::from_secs(900), None);
         agent.handle(Request::Unlock {
             passphrase: Secret::new(PASS),
+            backend: file_backend(),
         });
         let Response::Plaintext { data } = agent.handle(Request::Open {
             name: "key.p".into(),
@@ -435,7 +448,7 @@ mod tests {
         let mut c = super::super::client::Client::connect(&sock).unwrap();
         assert_eq!(c.hello().unwrap().0, VERSION);
         assert_eq!(c.unlocked_at_hello(), Some(false));
-        c.unlock(&Secret::new(PASS)).unwrap();
+        c.unlock(&Secret::new(PASS), &file_backend()).unwrap();
         let mut again = super::super::client::Client::connect(&sock).unwrap();
         again.hello().unwrap();
         assert_eq!(

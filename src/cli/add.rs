@@ -7,7 +7,8 @@ use crate::passphrase;
 use crate::vault::item::{Item, LongTermKey, Secret};
 use crate::vault::key_name;
 
-use super::{check_profile, Ctx};
+use super::check_profile;
+use crate::settings::Settings;
 
 /// Arguments of `vault add`.
 #[derive(Debug, clap::Args)]
@@ -23,9 +24,9 @@ pub struct Args {
 }
 
 /// Runs `vault add`.
-pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     check_profile(&args.profile)?;
-    let vault = ctx.vault()?;
+    let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let (id, secret) = if args.env {
         let id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
@@ -50,7 +51,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
             "the access key id must be letters and digits, and the secret must not be empty".into(),
         ));
     }
-    let unlocked = ctx.unlock(&vault)?;
+    let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let name = key_name(&args.profile);
     let _lock = vault.backend().lock(&name)?;
     let previous = unlocked.get(&name).ok().flatten().and_then(|i| i.key);

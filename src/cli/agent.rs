@@ -5,19 +5,19 @@ use std::time::Duration;
 use crate::agent;
 use crate::error::Result;
 
-use super::Ctx;
+use crate::settings::Settings;
 
 /// Arguments of `vault agent`.
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
     /// Lock after this long without use (e.g. 900, 15m, 1h) [default: VAULT_AGENT_TIMEOUT or 15m].
-    #[arg(long, value_parser = super::exec::parse_duration, value_name = "D")]
+    #[arg(long, value_parser = super::args::parse_duration, value_name = "D")]
     pub idle_timeout: Option<Duration>,
 }
 
 /// Runs the agent in the foreground (started on demand by other commands).
-pub fn run_agent(ctx: &Ctx, args: AgentArgs) -> Result<()> {
-    agent::run(&ctx.vault_dir, args.idle_timeout.unwrap_or(ctx.agent_idle))
+pub fn run_agent(ctx: &Settings, args: AgentArgs) -> Result<()> {
+    agent::run(ctx, args.idle_timeout.unwrap_or(ctx.agent_idle))
 }
 
 /// Arguments of `vault unlock`.
@@ -25,11 +25,11 @@ pub fn run_agent(ctx: &Ctx, args: AgentArgs) -> Result<()> {
 pub struct UnlockArgs {}
 
 /// Unlocks the agent (starting it when needed) so later commands need no passphrase.
-pub fn unlock(ctx: &Ctx, _args: UnlockArgs) -> Result<()> {
-    let vault = ctx.vault()?;
+pub fn unlock(ctx: &Settings, _args: UnlockArgs) -> Result<()> {
+    let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
-    let mut client = agent::connect_or_start(&ctx.vault_dir, ctx.agent_idle)?;
-    if !ctx.unlock_agent(&vault, &mut client)? {
+    let mut client = agent::connect_or_start(ctx)?;
+    if !crate::unlock::unlock_agent(ctx, &vault, &mut client)? {
         eprintln!("vault: the agent is already unlocked");
         return Ok(());
     }
@@ -49,8 +49,8 @@ pub struct LockArgs {
 }
 
 /// Drops the agent's key now.
-pub fn lock(ctx: &Ctx, args: LockArgs) -> Result<()> {
-    match agent::connect(&ctx.vault_dir)? {
+pub fn lock(ctx: &Settings, args: LockArgs) -> Result<()> {
+    match agent::connect(ctx)? {
         Some(mut c) => {
             c.lock(args.stop)?;
             eprintln!(
@@ -72,17 +72,15 @@ pub struct StatusArgs {
 }
 
 /// Reports the vault, its backend and the agent.
-pub fn status(ctx: &Ctx, args: StatusArgs) -> Result<()> {
-    let vault = ctx.vault()?;
+pub fn status(ctx: &Settings, args: StatusArgs) -> Result<()> {
+    let vault = crate::vault::Vault::open(ctx)?;
     let slot = vault.slot()?;
     let params = crate::vault::crypto::MasterIdentity::slot_params(&slot)
         .map(|p| p.to_string())
         .unwrap_or_else(|e| format!("unreadable ({e})"));
     let keychain = vault.keychain_slot()?.map(|d| d.store);
-    let agent = agent::connect(&ctx.vault_dir)?
-        .map(|mut c| c.status())
-        .transpose()?;
-    let socket = agent::socket_path(&ctx.vault_dir)?;
+    let agent = agent::connect(ctx)?.map(|mut c| c.status()).transpose()?;
+    let socket = agent::socket_path(ctx)?;
     if args.json {
         let v = serde_json::json!({
             "backend": vault.backend().kind(),

@@ -3,7 +3,8 @@
 use crate::error::Result;
 use crate::vault::Busy;
 
-use super::{check_profile, Ctx};
+use super::check_profile;
+use crate::settings::Settings;
 
 /// Arguments of `vault clear`.
 #[derive(Debug, clap::Args)]
@@ -13,11 +14,11 @@ pub struct Args {
 }
 
 /// Runs `vault clear`.
-pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     if let Some(p) = &args.profile {
         check_profile(p)?;
     }
-    let vault = ctx.vault()?;
+    let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let n = vault.drop_sessions(Busy::Wait, |id| {
         Ok(args.profile.as_deref().is_none_or(|p| id.profile() == p))

@@ -7,7 +7,8 @@ use crate::creds::Credentials;
 use crate::error::Result;
 use crate::vault::item::Secret;
 
-use super::{check_profile, Ctx};
+use super::check_profile;
+use crate::settings::Settings;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -31,14 +32,14 @@ pub struct Args {
     #[arg(long, short, value_enum, default_value = "env")]
     pub format: Format,
     #[command(flatten)]
-    pub session: super::exec::SessionArgs,
+    pub session: super::args::SessionArgs,
 }
 
 /// Runs `vault export`.
-pub fn run(ctx: &Ctx, mut args: Args) -> Result<()> {
+pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
     check_profile(&args.profile)?;
-    let vault = ctx.vault()?;
-    let unlocked = ctx.unlock(&vault)?;
+    let vault = crate::vault::Vault::open(ctx)?;
+    let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let rt = super::runtime()?;
     let mfa_token = args.session.mfa_token.take().map(Secret::new);
     let resolved = rt.block_on(async {

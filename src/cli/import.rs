@@ -20,7 +20,8 @@ use crate::sanitize;
 use crate::vault::item::{Item, LongTermKey, Secret};
 use crate::vault::{key_name, Unlocked};
 
-use super::{check_profile, Ctx};
+use super::check_profile;
+use crate::settings::Settings;
 
 /// Arguments of `vault import`.
 #[derive(Debug, clap::Args)]
@@ -42,7 +43,7 @@ struct Found {
 }
 
 /// Runs `vault import`.
-pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let mut wanted = args.profiles;
     for p in &wanted {
         check_profile(p)?;
@@ -52,7 +53,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let path = credentials_path()?;
     let shown = sanitize(&path.display().to_string());
     // Fail on a missing vault before reading secrets.
-    let vault = ctx.vault()?;
+    let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
 
     let (real, text) = read(&path, &shown)?;
@@ -78,7 +79,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
         return Ok(());
     }
 
-    let unlocked = ctx.unlock(&vault)?;
+    let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let found = skip_conflicts(&unlocked, found, !wanted.is_empty())?;
     if found.is_empty() {
         eprintln!("vault: imported no keys; {shown} is unchanged");

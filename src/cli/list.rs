@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use crate::error::Result;
 use crate::vault::Unlocked;
 
-use super::Ctx;
+use crate::settings::Settings;
 
 /// Arguments of `vault list`.
 #[derive(Debug, clap::Args)]
@@ -25,15 +25,15 @@ struct Listed {
 }
 
 /// Runs `vault list`.
-pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let vault = ctx.vault()?;
+pub fn run(ctx: &Settings, args: Args) -> Result<()> {
+    let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let names = vault.names()?;
     // Ask a running, unlocked agent for expiries; never prompt and never start one.
     let agent = if ctx.no_agent {
         None
     } else {
-        crate::agent::connect_unlocked(&ctx.vault_dir)?
+        crate::agent::connect_unlocked(ctx)?
     };
     let unlocked: Option<Unlocked<'_>> = agent.map(|c| {
         vault.with_sealer(Box::new(crate::agent::client::AgentSealer(

@@ -1,9 +1,8 @@
 //! `vault passwd`: rewrap the master key under a new passphrase. Items are not touched.
 
-use crate::error::{Error, Result};
-use crate::vault::slot::KdfParams;
+use crate::error::Result;
 
-use super::Ctx;
+use crate::settings::Settings;
 
 /// Arguments of `vault passwd`.
 #[derive(Debug, clap::Args)]
@@ -12,32 +11,17 @@ pub struct Args {
     /// VAULT_NEW_PASSPHRASE, or a prompt typed twice).
     #[arg(long, value_name = "N")]
     pub new_passphrase_fd: Option<i32>,
-    /// New Argon2id memory in MiB [default: keep the slot's].
-    #[arg(long, value_name = "MiB")]
-    pub kdf_memory: Option<u32>,
-    /// New Argon2id passes [default: keep].
-    #[arg(long, value_name = "T")]
-    pub kdf_time: Option<u32>,
-    /// New Argon2id lanes [default: keep].
-    #[arg(long, value_name = "P")]
-    pub kdf_parallelism: Option<u32>,
+    #[command(flatten)]
+    pub kdf: super::args::KdfArgs,
 }
 
 /// Runs `vault passwd`.
-pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let vault = ctx.vault()?;
+pub fn run(ctx: &Settings, args: Args) -> Result<()> {
+    let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let old = ctx.pass.read("Current vault passphrase: ")?;
     let (master, old_params) = vault.unlock_master(&old)?;
-    let params = KdfParams {
-        m_kib: match args.kdf_memory {
-            Some(m) => m.saturating_mul(1024),
-            None => old_params.m_kib,
-        },
-        t: args.kdf_time.unwrap_or(old_params.t),
-        p: args.kdf_parallelism.unwrap_or(old_params.p),
-    };
-    params.check().map_err(|e| Error::Usage(e.to_string()))?;
+    let params = args.kdf.over(old_params)?;
     let new_sources = crate::passphrase::Sources {
         fd: args.new_passphrase_fd,
         file: ctx.new_pass.file.clone(),

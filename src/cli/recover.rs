@@ -7,15 +7,15 @@ use secrecy::ExposeSecret;
 
 use crate::error::Result;
 
-use super::Ctx;
+use crate::settings::Settings;
 
 /// Arguments of `vault recover`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Runs `vault recover`.
-pub fn run(ctx: &Ctx, _args: Args) -> Result<()> {
-    let vault = ctx.vault()?;
+pub fn run(ctx: &Settings, _args: Args) -> Result<()> {
+    let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let pass = ctx.pass.read("Vault passphrase: ")?;
     let (master, _) = vault.unlock_master(&pass)?;

@@ -2,18 +2,18 @@
 
 use crate::error::Result;
 
-use super::Ctx;
+use crate::settings::Settings;
 
 /// Arguments of `vault rekey`.
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 /// Runs `vault rekey`.
-pub fn run(ctx: &Ctx, _args: Args) -> Result<()> {
-    let vault = ctx.vault()?;
+pub fn run(ctx: &Settings, _args: Args) -> Result<()> {
+    let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     // The agent holds the old identity: stop it before anything moves.
-    if let Some(mut agent) = crate::agent::connect(&ctx.vault_dir)? {
+    if let Some(mut agent) = crate::agent::connect(ctx)? {
         agent.lock(true)?;
     }
     let pass = ctx.pass.read("Vault passphrase: ")?;

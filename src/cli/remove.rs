@@ -3,7 +3,8 @@
 use crate::error::{Error, Result};
 use crate::vault::key_name;
 
-use super::{check_profile, Ctx};
+use super::check_profile;
+use crate::settings::Settings;
 
 /// Arguments of `vault remove`.
 #[derive(Debug, clap::Args)]
@@ -13,9 +14,9 @@ pub struct Args {
 }
 
 /// Runs `vault remove`.
-pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     check_profile(&args.profile)?;
-    let vault = ctx.vault()?;
+    let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let name = key_name(&args.profile);
     let _lock = vault.backend().lock(&name)?;

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::vault::item::{Item, LongTermKey};
 use crate::vault::{key_name, Busy};
 
-use super::{check_profile, Ctx};
+use super::check_profile;
+use crate::settings::Settings;
 
 /// Arguments of `vault rotate`.
 #[derive(Debug, clap::Args)]
@@ -20,10 +21,10 @@ pub struct Args {
 
 /// Runs `vault rotate`: CreateAccessKey, store the new key, drop sessions made from the old
 /// one, DeleteAccessKey on the old key (retrying while IAM propagates).
-pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
+pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     check_profile(&args.profile)?;
-    let vault = ctx.vault()?;
-    let unlocked = ctx.unlock(&vault)?;
+    let vault = crate::vault::Vault::open(ctx)?;
+    let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let name = key_name(&args.profile);
     let _lock = unlocked.lock(&name)?;
     let sealed = unlocked

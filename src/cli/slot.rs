@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 use crate::error::{Error, Result};
 
-use super::Ctx;
+use crate::settings::Settings;
 
 /// Arguments of `vault slot`.
 #[derive(Debug, clap::Args)]
@@ -46,8 +46,8 @@ enum Kind {
 }
 
 /// Runs `vault slot`.
-pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
-    let vault = ctx.vault()?;
+pub fn run(ctx: &Settings, args: Args) -> Result<()> {
+    let vault = crate::vault::Vault::open(ctx)?;
     let slot = vault.slot()?;
     match args.command {
         SlotCommand::Add {

@@ -4,6 +4,7 @@
 pub mod crypto;
 pub mod item;
 pub mod keychain_slot;
+pub mod migrate;
 pub mod names;
 pub mod rekey;
 pub mod slot;
@@ -15,6 +16,7 @@ use vault_backends::{Backend, FileBackend};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::settings::{BackendKind, BackendSpec, Settings};
 use crypto::MasterIdentity;
 use item::Item;
 use slot::KdfParams;
@@ -22,82 +24,49 @@ use slot::KdfParams;
 pub use names::{key_name, session_name, Names, SessionId, SLOT};
 use names::{KEY_PREFIX, SESSION_PREFIX};
 
-/// The file in the vault directory that records which backend holds the vault.
-pub const BACKEND_FILE: &str = "backend";
-
-/// Which backend to use: `choice` (`--backend`), else `VAULT_BACKEND`, else the one recorded
-/// in the vault directory by `init`/`migrate`, else `backend` in the config file, else `file`.
-pub fn backend_kind(vault_dir: &Path, choice: Option<&str>) -> String {
-    choice
-        .map(str::to_owned)
-        .or_else(|| {
-            std::env::var("VAULT_BACKEND")
-                .ok()
-                .filter(|v| !v.is_empty())
-        })
-        .or_else(|| {
-            let path = vault_dir.join(BACKEND_FILE);
-            let meta = std::fs::symlink_metadata(&path).ok()?;
-            if !meta.is_file() {
-                return None;
-            }
-            Some(std::fs::read_to_string(path).ok()?.trim().to_owned())
-        })
-        .or_else(|| crate::config::get().ok().and_then(|c| c.backend.clone()))
-        .filter(|k| !k.is_empty())
-        .unwrap_or_else(|| "file".to_owned())
+/// The backend `settings` name, optionally creating its storage; "not initialised" when the
+/// vault directory does not exist and `create` is false.
+pub fn backend(settings: &Settings, create: bool) -> Result<Box<dyn Backend>> {
+    if !create && !FileBackend::exists(&settings.vault_dir) {
+        return Err(Error::NotInitialized(
+            settings.vault_dir.display().to_string(),
+        ));
+    }
+    open_backend(&settings.vault_dir, &settings.backend, create)
 }
 
-/// Opens the backend `kind` for the vault in `vault_dir` (which always holds the local
+/// Opens the backend `spec` for the vault in `vault_dir` (which always holds the local
 /// files: the backend record, locks, and cached sessions).
-pub fn open_backend(vault_dir: &Path, kind: &str, create: bool) -> Result<Box<dyn Backend>> {
+pub fn open_backend(
+    vault_dir: &Path,
+    spec: &BackendSpec,
+    create: bool,
+) -> Result<Box<dyn Backend>> {
     let local = FileBackend::open(vault_dir, create)?;
-    let main: Box<dyn Backend> = match kind {
-        "file" => return Ok(Box::new(local)),
-        "pass" => {
-            let prefix = crate::config::setting("VAULT_PASS_PREFIX", |c| c.pass_prefix.clone());
-            let prefix = prefix.as_deref().unwrap_or(vault_backends::pass::DEFAULT_PREFIX);
-            Box::new(vault_backends::PassBackend::new(prefix)?)
-        }
-        k if k.starts_with("helper:") && k.len() > "helper:".len() => Box::new(
-            vault_backends::HelperBackend::new(
-                &k["helper:".len()..],
-                std::time::Duration::from_secs(10),
-            )?,
-        ),
-        k if k == "keychain" || k.starts_with("keychain:") => {
-            let store = match k.strip_prefix("keychain:") {
-                None => vault_backends::keychain::Store::os_default(),
-                Some(name) => vault_backends::keychain::Store::parse(name).ok_or_else(|| {
-                    Error::Usage(format!(
-                        "unknown keychain store {:?}\n  hint: use keychain (this system's own), keychain:secret-service or keychain:keyutils",
-                        crate::sanitize(name)
-                    ))
-                })?,
-            };
-            let service =
-                crate::config::setting("VAULT_KEYCHAIN_SERVICE", |c| c.keychain_service.clone());
-            let service = service
-                .as_deref()
-                .unwrap_or(vault_backends::keychain::DEFAULT_SERVICE);
-            Box::new(vault_backends::KeychainBackend::open(store, service)?)
-        }
-        other => {
-            return Err(Error::Usage(format!(
-                "unknown backend {:?}\n  hint: use file, keychain, keychain:keyutils, pass or helper:NAME",
-                crate::sanitize(other)
-            )))
+    let main: Box<dyn Backend> = match &spec.kind {
+        BackendKind::File => return Ok(Box::new(local)),
+        BackendKind::Pass => Box::new(vault_backends::PassBackend::new(&spec.pass_prefix)?),
+        BackendKind::Helper(name) => Box::new(vault_backends::HelperBackend::new(
+            name,
+            std::time::Duration::from_secs(10),
+        )?),
+        BackendKind::Keychain(store) => {
+            let store = store.unwrap_or_else(vault_backends::keychain::Store::os_default);
+            Box::new(vault_backends::KeychainBackend::open(
+                store,
+                &spec.keychain_service,
+            )?)
         }
     };
     Ok(Box::new(vault_backends::Split::new(main, local)))
 }
 
 /// Records `kind` as the vault's backend (atomically, 0600).
-pub fn record_backend(vault_dir: &Path, kind: &str) -> Result<()> {
+pub fn record_backend(vault_dir: &Path, kind: &BackendKind) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = vault_dir.join(format!(".tmp.{}.backend", std::process::id()));
-    let path = vault_dir.join(BACKEND_FILE);
+    let path = vault_dir.join(crate::settings::BACKEND_FILE);
     let io = |op, e| Error::Io {
         op,
         path: path.clone(),
@@ -160,6 +129,11 @@ impl Vault {
     /// Wraps a backend.
     pub fn new(backend: Box<dyn Backend>) -> Self {
         Vault { backend }
+    }
+
+    /// The existing vault `settings` name.
+    pub fn open(settings: &Settings) -> Result<Vault> {
+        Ok(Vault::new(backend(settings, false)?))
     }
 
     /// The backend, for status messages.

@@ -1,0 +1,157 @@
+//! Argument types the subcommands share: profile names, durations, regions, the session
+//! flags of `exec` and `export`, and the KDF flags of `init` and `passwd`.
+
+use std::time::Duration;
+
+use crate::aws::Request;
+use crate::error::{Error, Result};
+use crate::vault::slot::KdfParams;
+
+/// A profile name as vault stores it: item names and terminals need a safe alphabet.
+pub fn profile_name(name: &str) -> std::result::Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@+=,:".contains(&b))
+        && !name.starts_with('.');
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "invalid profile name {:?}: use letters, digits and -_.@+=,: not starting with a dot (at most 128)",
+            name.escape_debug().to_string()
+        ))
+    }
+}
+
+/// [`profile_name`] as a check, for names that do not come from clap.
+pub fn check_profile(name: &str) -> Result<()> {
+    profile_name(name).map(drop).map_err(Error::Usage)
+}
+
+/// Parses `900` (seconds), or a humantime duration: `15m`, `1h`, `1h30m`, `90s`.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration like 900, 15m or 1h");
+    let d = match s.parse::<u64>() {
+        Ok(n) => Duration::from_secs(n),
+        Err(_) => humantime::parse_duration(s).map_err(|_| bad())?,
+    };
+    // Whole seconds: STS and the agent's timer count in them.
+    if d.as_secs() == 0 || d.subsec_nanos() != 0 {
+        return Err(bad());
+    }
+    Ok(d)
+}
+
+/// A region name as AWS spells them (`eu-west-1`, `us-gov-east-1`, `cn-north-1`).
+pub fn parse_region(s: &str) -> std::result::Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 32
+        && s.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("expected a region name like eu-west-1".into())
+    }
+}
+
+/// How a profile's credentials are made: the flags `exec` and `export` share.
+#[derive(Debug, clap::Args)]
+pub struct SessionArgs {
+    /// Lifetime of the final session or role (e.g. 900, 15m, 1h) [default: 1h].
+    #[arg(long, short, value_parser = parse_duration, value_name = "D")]
+    pub duration: Option<Duration>,
+    /// Use the stored long-term key directly instead of a GetSessionToken session.
+    #[arg(long)]
+    pub no_session: bool,
+    /// The current MFA code (else the profile's mfa_process, else a prompt on the terminal).
+    #[arg(long, value_name = "CODE")]
+    pub mfa_token: Option<String>,
+    /// The region for STS and for the credentials' user (AWS_REGION, AWS_DEFAULT_REGION)
+    /// [default: the profile's region, else its source's].
+    #[arg(long, value_parser = parse_region, value_name = "REGION")]
+    pub region: Option<String>,
+}
+
+impl SessionArgs {
+    /// What to ask the resolver for; `env_region` is the environment's region.
+    pub fn request(&self, env_region: Option<String>) -> Request {
+        Request {
+            duration: self.duration,
+            no_session: self.no_session,
+            region: self.region.clone(),
+            env_region,
+        }
+    }
+}
+
+/// The Argon2id flags of `init` and `passwd`.
+#[derive(Debug, clap::Args)]
+pub struct KdfArgs {
+    /// Argon2id memory in MiB [init: calibrated to about 1 s, between 64 and 256; passwd:
+    /// keep the slot's].
+    #[arg(long, value_name = "MiB")]
+    pub kdf_memory: Option<u32>,
+    /// Argon2id passes over memory (3 to 10) [init: 3; passwd: keep].
+    #[arg(long, value_name = "T")]
+    pub kdf_time: Option<u32>,
+    /// Argon2id lanes (1 to 16) [init: 4; passwd: keep].
+    #[arg(long, value_name = "P")]
+    pub kdf_parallelism: Option<u32>,
+}
+
+impl KdfArgs {
+    /// The flags over `base`, checked against the bounds before any KDF runs.
+    pub fn over(&self, base: KdfParams) -> Result<KdfParams> {
+        let params = KdfParams {
+            m_kib: match self.kdf_memory {
+                Some(mib) => mib
+                    .checked_mul(1024)
+                    .ok_or_else(|| Error::Usage("--kdf-memory is too large".into()))?,
+                None => base.m_kib,
+            },
+            t: self.kdf_time.unwrap_or(base.t),
+            p: self.kdf_parallelism.unwrap_or(base.p),
+        };
+        params.check().map_err(|e| Error::Usage(e.to_string()))?;
+        Ok(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("900").unwrap().as_secs(), 900);
+        assert_eq!(parse_duration("15m").unwrap().as_secs(), 900);
+        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
+        for bad in ["", "1x", "h", "10m5", "0", "0s", "500ms"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn kdf_flags_are_checked_alike() {
+        let huge = KdfArgs {
+            kdf_memory: Some(u32::MAX),
+            kdf_time: None,
+            kdf_parallelism: None,
+        };
+        // passwd once saturated this to 4 GiB - 1 KiB and accepted it; init refused it.
+        assert!(huge.over(KdfParams::DEFAULT).is_err());
+        let none = KdfArgs {
+            kdf_memory: None,
+            kdf_time: Some(4),
+            kdf_parallelism: None,
+        };
+        assert_eq!(none.over(KdfParams::DEFAULT).unwrap().t, 4);
+    }
+}

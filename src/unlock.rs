@@ -1,0 +1,71 @@
+//! The unlock policy: through the agent (started when needed) unless `--no-agent`, by the
+//! keychain slot when the vault has one, else with the passphrase from its sources.
+
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+use crate::vault::{Unlocked, Vault};
+
+/// Unlocks `vault`: through the agent (started when needed) unless `--no-agent`, by the
+/// keychain slot when the vault has one, else with the passphrase from its sources.
+pub fn unlock<'v>(settings: &Settings, vault: &'v Vault) -> Result<Unlocked<'v>> {
+    if !settings.no_agent {
+        // An unlocked agent answers without reading the vault's slot (for pass, a gpg run).
+        let client = match crate::agent::connect_unlocked(settings)? {
+            Some(c) => c,
+            None => {
+                // Fail before starting an agent or prompting when there is no vault.
+                vault.ensure_initialized()?;
+                let mut c = crate::agent::connect_or_start(settings)?;
+                unlock_agent(settings, vault, &mut c)?;
+                c
+            }
+        };
+        return Ok(
+            vault.with_sealer(Box::new(crate::agent::client::AgentSealer(
+                std::cell::RefCell::new(client),
+            ))),
+        );
+    }
+    // Fail before prompting when there is no vault.
+    vault.ensure_initialized()?;
+    if vault.keychain_slot()?.is_some() {
+        match vault.unlock_keychain() {
+            Ok(Some(master)) => return Ok(vault.with_sealer(Box::new(master))),
+            Ok(None) => {}
+            Err(e) => keychain_fallback(&e),
+        }
+    }
+    let pass = settings.pass.read("Vault passphrase: ")?;
+    let (master, _) = vault.unlock_master(&pass)?;
+    Ok(vault.with_sealer(Box::new(master)))
+}
+
+/// Unlocks a locked agent: the agent tries the keychain slot itself when the vault has
+/// one; otherwise (or when that fails) it gets the passphrase. Returns whether it was
+/// locked.
+pub fn unlock_agent(
+    settings: &Settings,
+    vault: &Vault,
+    client: &mut crate::agent::client::Client,
+) -> Result<bool> {
+    if client.status()?.unlocked {
+        return Ok(false);
+    }
+    if vault.keychain_slot()?.is_some() {
+        match client.unlock_keychain(&settings.backend) {
+            Ok(()) => return Ok(true),
+            Err(e) => keychain_fallback(&e),
+        }
+    }
+    let pass = crate::vault::item::Secret::from(settings.pass.read("Vault passphrase: ")?);
+    client.unlock(&pass, &settings.backend)?;
+    Ok(true)
+}
+
+/// Says why the keychain slot did not unlock before the passphrase is asked for.
+fn keychain_fallback(e: &Error) {
+    eprintln!(
+        "vault: warning: the keychain slot did not unlock the vault, asking for the passphrase: {}",
+        crate::sanitize_message(&e.to_string())
+    );
+}
