@@ -2,7 +2,8 @@
 
 use time::OffsetDateTime;
 
-use crate::vault::item::{LongTermKey, Secret};
+use crate::secret::Secret;
+use crate::vault::item::LongTermKey;
 
 /// AWS credentials. `Debug` redacts the secrets.
 #[derive(Debug, Clone)]
@@ -25,5 +26,105 @@ impl From<&LongTermKey> for Credentials {
             session_token: None,
             expiration: None,
         }
+    }
+}
+
+/// The output shapes credentials are rendered in: typed structs that borrow from the secrets,
+/// serialised straight into zeroed memory (no `serde_json::Value` copies of a secret).
+pub mod shapes {
+    use serde::Serialize;
+    use time::format_description::well_known::Rfc3339;
+    use zeroize::Zeroizing;
+
+    use super::Credentials;
+
+    /// `credential_process` output (`Version: 1`).
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    pub struct Process<'a> {
+        version: u32,
+        access_key_id: &'a str,
+        secret_access_key: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session_token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expiration: Option<String>,
+    }
+
+    /// The ECS container-credentials answer.
+    #[derive(Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    pub struct Ecs<'a> {
+        access_key_id: &'a str,
+        secret_access_key: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        token: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        expiration: Option<String>,
+    }
+
+    /// `export --format json`: the variables `exec` sets.
+    #[derive(Serialize)]
+    pub struct Env<'a> {
+        #[serde(rename = "AWS_ACCESS_KEY_ID")]
+        access_key_id: &'a str,
+        #[serde(rename = "AWS_SECRET_ACCESS_KEY")]
+        secret_access_key: &'a str,
+        #[serde(rename = "AWS_SESSION_TOKEN", skip_serializing_if = "Option::is_none")]
+        session_token: Option<&'a str>,
+        #[serde(
+            rename = "AWS_CREDENTIAL_EXPIRATION",
+            skip_serializing_if = "Option::is_none"
+        )]
+        expiration: Option<String>,
+    }
+
+    fn expiration(c: &Credentials) -> Option<String> {
+        c.expiration.and_then(|e| e.format(&Rfc3339).ok())
+    }
+
+    impl<'a> Process<'a> {
+        /// The shape of `c`.
+        pub fn of(c: &'a Credentials) -> Self {
+            Process {
+                version: 1,
+                access_key_id: &c.access_key_id,
+                secret_access_key: c.secret_access_key.expose(),
+                session_token: c.session_token.as_ref().map(|t| t.expose()),
+                expiration: expiration(c),
+            }
+        }
+    }
+
+    impl<'a> Ecs<'a> {
+        /// The shape of `c`.
+        pub fn of(c: &'a Credentials) -> Self {
+            Ecs {
+                access_key_id: &c.access_key_id,
+                secret_access_key: c.secret_access_key.expose(),
+                token: c.session_token.as_ref().map(|t| t.expose()),
+                expiration: expiration(c),
+            }
+        }
+    }
+
+    impl<'a> Env<'a> {
+        /// The shape of `c`.
+        pub fn of(c: &'a Credentials) -> Self {
+            Env {
+                access_key_id: &c.access_key_id,
+                secret_access_key: c.secret_access_key.expose(),
+                session_token: c.session_token.as_ref().map(|t| t.expose()),
+                expiration: expiration(c),
+            }
+        }
+    }
+
+    /// Serialises `shape` as JSON into zeroed memory, reserved up front so the buffer never
+    /// reallocates (which would leave a copy of a secret behind), with room for a newline.
+    pub fn json(shape: &impl Serialize) -> Zeroizing<String> {
+        let mut out = Zeroizing::new(Vec::with_capacity(16 * 1024));
+        serde_json::to_writer(&mut *out, shape).expect("credential shapes serialise");
+        Zeroizing::new(String::from_utf8(std::mem::take(&mut *out)).expect("JSON is UTF-8"))
     }
 }

@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use subtle::ConstantTimeEq;
-use time::format_description::well_known::Rfc3339;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use zeroize::Zeroizing;
@@ -186,17 +185,5 @@ impl Endpoint {
 
 /// The container-credentials JSON.
 fn render(c: &Credentials) -> Zeroizing<String> {
-    let mut m = serde_json::Map::new();
-    m.insert("AccessKeyId".into(), c.access_key_id.clone().into());
-    m.insert(
-        "SecretAccessKey".into(),
-        c.secret_access_key.expose().into(),
-    );
-    if let Some(t) = &c.session_token {
-        m.insert("Token".into(), t.expose().into());
-    }
-    if let Some(e) = c.expiration.and_then(|e| e.format(&Rfc3339).ok()) {
-        m.insert("Expiration".into(), e.into());
-    }
-    Zeroizing::new(serde_json::Value::Object(m).to_string())
+    crate::creds::shapes::json(&crate::creds::shapes::Ecs::of(c))
 }

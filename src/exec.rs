@@ -195,7 +195,7 @@ pub async fn run_forwarding(
 mod tests {
     use super::*;
     use crate::creds::Credentials;
-    use crate::vault::item::Secret;
+    use crate::secret::Secret;
 
     #[test]
     fn stale_and_vault_variables_never_reach_the_child() {

@@ -12,6 +12,7 @@ pub mod ecs;
 pub mod error;
 pub mod exec;
 pub mod passphrase;
+pub mod secret;
 pub mod settings;
 pub mod unlock;
 pub mod vault;

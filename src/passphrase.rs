@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use secrecy::{ExposeSecret, SecretString};
+use crate::secret::Secret;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -26,7 +26,7 @@ pub struct Sources {
     /// `VAULT_ASKPASS`.
     pub askpass: Option<OsString>,
     /// `VAULT_PASSPHRASE`.
-    pub env: Option<SecretString>,
+    pub env: Option<Secret>,
 }
 
 impl Sources {
@@ -36,7 +36,7 @@ impl Sources {
     }
 
     /// Gets the passphrase from the first configured source, else prompts on the terminal.
-    pub fn read(&self, prompt: &str) -> Result<SecretString> {
+    pub fn read(&self, prompt: &str) -> Result<Secret> {
         if let Some(fd) = self.fd {
             let path = PathBuf::from(format!("/dev/fd/{fd}"));
             let f = File::open(&path).map_err(|e| Error::Passphrase {
@@ -64,20 +64,20 @@ impl Sources {
     }
 
     /// Gets a new passphrase: from the configured source, or typed twice on the terminal.
-    pub fn read_new(&self, what: &str) -> Result<SecretString> {
+    pub fn read_new(&self, what: &str) -> Result<Secret> {
         let pass = if self.any() {
             self.read(what)?
         } else {
             let first = prompt_tty(&format!("{what}: "))?;
             let second = prompt_tty("Repeat it: ")?;
-            if first.expose_secret() != second.expose_secret() {
+            if first.expose() != second.expose() {
                 return Err(Error::Usage(
                     "the two passphrases differ; nothing changed".into(),
                 ));
             }
             first
         };
-        if pass.expose_secret().is_empty() {
+        if pass.expose().is_empty() {
             return Err(Error::Usage(
                 "the passphrase is empty; nothing changed".into(),
             ));
@@ -86,7 +86,7 @@ impl Sources {
     }
 }
 
-fn first_line(mut r: impl Read, name: &str) -> Result<SecretString> {
+fn first_line(mut r: impl Read, name: &str) -> Result<Secret> {
     let mut buf = Zeroizing::new(Vec::with_capacity(256));
     (&mut r)
         .take(MAX_LEN)
@@ -103,10 +103,10 @@ fn first_line(mut r: impl Read, name: &str) -> Result<SecretString> {
         detail: "it is not UTF-8".into(),
         hint: "store the passphrase as UTF-8 text".into(),
     })?;
-    Ok(SecretString::from(text.to_owned()))
+    Ok(Secret::new(text.to_owned()))
 }
 
-fn askpass(program: &OsString, prompt: &str) -> Result<SecretString> {
+fn askpass(program: &OsString, prompt: &str) -> Result<Secret> {
     let name = format!("VAULT_ASKPASS ({})", program.to_string_lossy());
     let fail = |detail: String| Error::Passphrase {
         source_name: name.clone(),
@@ -131,7 +131,7 @@ fn askpass(program: &OsString, prompt: &str) -> Result<SecretString> {
 }
 
 /// Prompts on `/dev/tty` with echo off; never touches stdout.
-fn prompt_tty(prompt: &str) -> Result<SecretString> {
+fn prompt_tty(prompt: &str) -> Result<Secret> {
     let mut tty = match OpenOptions::new().read(true).write(true).open("/dev/tty") {
         Ok(t) => t,
         Err(_) => return Err(Error::Locked),
@@ -169,7 +169,7 @@ fn prompt_tty(prompt: &str) -> Result<SecretString> {
 }
 
 /// Reads one line of a non-passphrase secret (an access key) from the terminal, echo off.
-pub fn prompt_secret(prompt: &str) -> Result<SecretString> {
+pub fn prompt_secret(prompt: &str) -> Result<Secret> {
     prompt_tty(prompt)
 }
 
@@ -199,7 +199,7 @@ mod tests {
     #[test]
     fn first_line_strips_newline_and_rest() {
         let p = first_line(&b"pw one\r\nsecond"[..], "t").unwrap();
-        assert_eq!(p.expose_secret(), "pw one");
+        assert_eq!(p.expose(), "pw one");
     }
 
     #[test]
@@ -209,10 +209,10 @@ mod tests {
         std::fs::write(&f, "from-file\n").unwrap();
         let s = Sources {
             file: Some(f),
-            env: Some(SecretString::from("from-env".to_owned())),
+            env: Some(Secret::new("from-env".to_owned())),
             ..Default::default()
         };
-        assert_eq!(s.read("x").unwrap().expose_secret(), "from-file");
+        assert_eq!(s.read("x").unwrap().expose(), "from-file");
     }
 
     #[test]

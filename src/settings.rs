@@ -22,7 +22,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -281,7 +281,7 @@ impl Settings {
                 .unwrap_or_else(|| PathBuf::from("/tmp"))
                 .join(format!("vault-{uid}")),
         };
-        let secret = |k: &str| text(k).map(SecretString::from);
+        let secret = |k: &str| text(k).map(Secret::new);
         Ok(Settings {
             vault_dir,
             backend,

@@ -57,7 +57,7 @@ pub fn unlock_agent(
             Err(e) => keychain_fallback(&e),
         }
     }
-    let pass = crate::vault::item::Secret::from(settings.pass.read("Vault passphrase: ")?);
+    let pass = settings.pass.read("Vault passphrase: ")?;
     client.unlock(&pass, &settings.backend)?;
     Ok(true)
 }

@@ -204,7 +204,7 @@ s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 print('CONNECTED', flush=True)
 try:
-    s.sendall(b'{"op":"hello","version":1}\n{"op":"status"}\n')
+    s.sendall(b'{"hello":{"version":5}}\n"status"\n')
     s.settimeout(5)
     d = s.recv(65536)
 except (ConnectionResetError, BrokenPipeError):

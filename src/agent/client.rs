@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use super::protocol::{read_frame, write_frame, ErrorKind, Request, Response, VERSION};
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 use crate::settings::BackendSpec;
-use crate::vault::item::Secret;
 
 /// A connection to the agent.
 #[derive(Debug)]

@@ -1,5 +1,8 @@
-//! The agent protocol: one JSON object per line over a Unix socket, shared by client and
-//! server. The version is a compared number: a client talking to an agent of another version
+//! The agent protocol: one JSON value per line over a Unix socket, shared by client and
+//! server. Messages are externally tagged (`{"open":{...}}`, `"lock"`): serde reads an
+//! internally tagged enum through a buffer of its own, which would copy passphrases and
+//! plaintexts into memory nobody zeroes; the external tag is read first and the fields go
+//! straight into their (zeroed) types, as for items. The version is a compared number: a client talking to an agent of another version
 //! replaces it instead of guessing. Frames are bounded; a partial or oversized frame is an
 //! error, never a hang.
 
@@ -7,17 +10,17 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
 use crate::settings::BackendSpec;
-use crate::vault::item::Secret;
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// The largest frame either side accepts (items are at most 1 MiB, base64 grows them 4/3).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 
 /// What a client asks.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Request {
     /// First message on every connection.
     Hello {
@@ -62,7 +65,7 @@ pub enum Request {
 
 /// What the agent answers.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "r", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Response {
     /// Answer to Hello.
     Hello {
@@ -193,7 +196,7 @@ mod tests {
         let r: Request = read_frame(&mut &buf[..]).unwrap();
         assert!(matches!(r, Request::Hello { version: VERSION }));
         // An agent of this version built before hello said whether it is unlocked.
-        let older = br#"{"r":"hello","version":3,"pid":7}
+        let older = br#"{"hello":{"version":3,"pid":7}}
 "#;
         assert!(matches!(
             read_frame::<Response>(&mut &older[..]),
@@ -214,7 +217,7 @@ mod tests {
             Err(FrameError::TooLarge)
         ));
         assert!(matches!(
-            read_frame::<Request>(&mut &b"{\"op\":\"nope\"}\n"[..]),
+            read_frame::<Request>(&mut &b"{\"nope\":{}}\n"[..]),
             Err(FrameError::Malformed(_))
         ));
     }

@@ -14,8 +14,8 @@ use base64::prelude::{Engine as _, BASE64_STANDARD};
 use zeroize::Zeroizing;
 
 use super::protocol::{read_frame, write_frame, ErrorKind, FrameError, Request, Response, VERSION};
+use crate::secret::Secret;
 use crate::vault::crypto::{CryptoError, MasterIdentity};
-use crate::vault::item::Secret;
 
 /// A clock: the real one, or a test's.
 pub type Clock = Box<dyn Fn() -> Instant + Send + Sync>;
@@ -130,8 +130,7 @@ impl Agent {
                     Ok(None) => return Self::error(ErrorKind::NotFound, "no vault here"),
                     Err(e) => return Self::error(ErrorKind::Other, e.to_string()),
                 };
-                let secret = secrecy::SecretString::from(passphrase.expose().to_owned());
-                match MasterIdentity::open_slot(&slot, &secret) {
+                match MasterIdentity::open_slot(&slot, &passphrase) {
                     Ok((master, _)) => self.hold(master),
                     Err(e) => Self::crypto_error(e),
                 }
@@ -322,7 +321,7 @@ mod tests {
         let v = crate::vault::Vault::new(Box::new(backend));
         let unlocked = v
             .init(
-                &secrecy::SecretString::from(PASS.to_owned()),
+                &crate::secret::Secret::new(PASS),
                 crate::vault::slot::KdfParams::FLOOR,
             )
             .unwrap();

@@ -227,7 +227,7 @@ pub(crate) fn sessions_made_from(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vault::item::Secret;
+    use crate::secret::Secret;
 
     fn session(issued: i64, exp: i64) -> Session {
         Session {

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::profile::Settings;
 use crate::creds::Credentials;
 use crate::error::{Error, Result};
-use crate::vault::item::Secret;
+use crate::secret::Secret;
 
 /// Runs a profile's `credential_process` and parses its `Version: 1` JSON.
 pub(crate) fn run(s: &Settings) -> Result<Credentials> {

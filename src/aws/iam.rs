@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::sts::{sdk_credentials, sts_error, Sts};
 use crate::creds::Credentials;
 use crate::error::{Error, Result};
-use crate::vault::item::Secret;
+use crate::secret::Secret;
 
 /// A freshly created access key.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
-use crate::vault::item::Secret;
+use crate::secret::Secret;
 
 /// The MFA sources of one command.
 pub(crate) struct MfaSource<'a> {
@@ -36,7 +36,9 @@ impl MfaSource<'_> {
                     out.status
                 )));
             }
-            let code = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            // The code is a secret too: read in zeroed memory, never logged.
+            let stdout = zeroize::Zeroizing::new(out.stdout);
+            let code = std::str::from_utf8(&stdout).unwrap_or_default().trim();
             return Ok(Secret::new(code));
         }
         match crate::passphrase::prompt_line(&format!("MFA code for {}: ", crate::sanitize(serial))) {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::creds::Credentials;
 use crate::error::Result;
-use crate::vault::item::Secret;
+use crate::secret::Secret;
 use crate::vault::{key_name, Unlocked};
 use chain::{Chain, Walk};
 use profile::Config;

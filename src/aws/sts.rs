@@ -15,7 +15,8 @@ use time::OffsetDateTime;
 use super::profile::Settings;
 use crate::creds::Credentials;
 use crate::error::{Error, Result};
-use crate::vault::item::{Secret, Session};
+use crate::secret::Secret;
+use crate::vault::item::Session;
 
 /// An STS client template for one profile's endpoint and region.
 #[derive(Debug)]

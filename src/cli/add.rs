@@ -4,7 +4,8 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 use crate::passphrase;
-use crate::vault::item::{Item, LongTermKey, Secret};
+use crate::secret::Secret;
+use crate::vault::item::{Item, LongTermKey};
 use crate::vault::key_name;
 
 use super::check_profile;
@@ -39,7 +40,7 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
         (id, Secret::new(secret))
     } else {
         let id = passphrase::prompt_line("Access key ID: ")?;
-        let secret = Secret::from(passphrase::prompt_secret("Secret access key: ")?);
+        let secret = passphrase::prompt_secret("Secret access key: ")?;
         (id, secret)
     };
     let id = id.trim().to_owned();

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use crate::aws::{self, profile::Config};
 use crate::error::Result;
 use crate::exec;
-use crate::vault::item::Secret;
+use crate::secret::Secret;
 
 use super::check_profile;
 use crate::settings::Settings;

@@ -3,9 +3,9 @@
 use time::format_description::well_known::Rfc3339;
 
 use crate::aws::{self, profile::Config};
-use crate::creds::Credentials;
+use crate::creds::{shapes, Credentials};
 use crate::error::Result;
-use crate::vault::item::Secret;
+use crate::secret::Secret;
 
 use super::check_profile;
 use crate::settings::Settings;
@@ -70,36 +70,13 @@ pub fn render(c: &Credentials, format: Format, profile: &str) -> zeroize::Zeroiz
             }
             s
         }
-        Format::Json => {
-            let mut m = serde_json::Map::new();
-            m.insert("AWS_ACCESS_KEY_ID".into(), c.access_key_id.clone().into());
-            m.insert(
-                "AWS_SECRET_ACCESS_KEY".into(),
-                c.secret_access_key.expose().into(),
-            );
-            if let Some(t) = &c.session_token {
-                m.insert("AWS_SESSION_TOKEN".into(), t.expose().into());
-            }
-            if let Some(e) = &exp {
-                m.insert("AWS_CREDENTIAL_EXPIRATION".into(), e.clone().into());
-            }
-            format!("{}\n", serde_json::Value::Object(m))
-        }
-        Format::CredentialProcess => {
-            let mut m = serde_json::Map::new();
-            m.insert("Version".into(), 1.into());
-            m.insert("AccessKeyId".into(), c.access_key_id.clone().into());
-            m.insert(
-                "SecretAccessKey".into(),
-                c.secret_access_key.expose().into(),
-            );
-            if let Some(t) = &c.session_token {
-                m.insert("SessionToken".into(), t.expose().into());
-            }
-            if let Some(e) = &exp {
-                m.insert("Expiration".into(), e.clone().into());
-            }
-            format!("{}\n", serde_json::Value::Object(m))
+        Format::Json | Format::CredentialProcess => {
+            let mut json = match format {
+                Format::Json => shapes::json(&shapes::Env::of(c)),
+                _ => shapes::json(&shapes::Process::of(c)),
+            };
+            json.push('\n');
+            return json;
         }
         Format::Ini => {
             let mut s = format!(

@@ -17,7 +17,8 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::aws::credentials_file;
 use crate::error::{Error, Result};
 use crate::sanitize;
-use crate::vault::item::{Item, LongTermKey, Secret};
+use crate::secret::Secret;
+use crate::vault::item::{Item, LongTermKey};
 use crate::vault::{key_name, Unlocked};
 
 use super::check_profile;

@@ -3,8 +3,6 @@
 //! With it, any item decrypts with the stock age CLI: `age -d -i identity.txt item.age`.
 //! Anyone holding it can read and forge every item, so it goes to stdout only, never a file.
 
-use secrecy::ExposeSecret;
-
 use crate::error::Result;
 
 use crate::settings::Settings;
@@ -19,9 +17,9 @@ pub fn run(ctx: &Settings, _args: Args) -> Result<()> {
     vault.ensure_initialized()?;
     let pass = ctx.pass.read("Vault passphrase: ")?;
     let (master, _) = vault.unlock_master(&pass)?;
-    let secret = master.to_secret_string();
+    let secret = master.to_secret();
     outln!(
         "# vault master identity: decrypts every item with `age -d -i FILE`\n{}",
-        secret.expose_secret()
+        secret.expose()
     )
 }

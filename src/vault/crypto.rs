@@ -5,7 +5,9 @@
 use std::io::{Read, Write};
 use std::str::FromStr;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
+
+use crate::secret::Secret;
 use zeroize::Zeroizing;
 
 /// Longest plaintext an item may decrypt to; far above any real item, far below trouble.
@@ -46,8 +48,8 @@ impl MasterIdentity {
     }
 
     /// The `AGE-SECRET-KEY-1...` string, for the recovery command only.
-    pub fn to_secret_string(&self) -> SecretString {
-        SecretString::from(self.0.to_string().expose_secret().to_owned())
+    pub fn to_secret(&self) -> Secret {
+        Secret::new(self.0.to_string().expose_secret().to_owned())
     }
 
     /// Parses an `AGE-SECRET-KEY-1...` string.

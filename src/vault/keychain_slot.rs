@@ -36,9 +36,8 @@ pub struct Descriptor {
 }
 
 fn digest(identity: &MasterIdentity) -> String {
-    use secrecy::ExposeSecret;
-    let secret = identity.to_secret_string();
-    vault_backends::file::hex(&Sha256::digest(secret.expose_secret().as_bytes()))
+    let secret = identity.to_secret();
+    vault_backends::file::hex(&Sha256::digest(secret.expose().as_bytes()))
 }
 
 fn parse_store(name: &str) -> Result<Store> {
@@ -75,7 +74,6 @@ impl Vault {
         master: &MasterIdentity,
         store: Option<&str>,
     ) -> Result<Descriptor> {
-        use secrecy::ExposeSecret;
         let store = match store {
             Some(s) => parse_store(s)?,
             None => Store::os_default(),
@@ -84,8 +82,8 @@ impl Vault {
         let old = self.keychain_slot()?;
         let account = vault_backends::file::hex(&rand::random::<[u8; 16]>());
         let keychain = KeychainBackend::open_for_secrets(store, SERVICE)?;
-        let secret = master.to_secret_string();
-        keychain.set(&account, secret.expose_secret().as_bytes())?;
+        let secret = master.to_secret();
+        keychain.set(&account, secret.expose().as_bytes())?;
         let d = Descriptor {
             v: 1,
             store: store.name().to_owned(),

@@ -11,7 +11,7 @@ pub mod slot;
 
 use std::path::Path;
 
-use secrecy::SecretString;
+use crate::secret::Secret;
 use vault_backends::{Backend, FileBackend};
 use zeroize::Zeroizing;
 
@@ -159,7 +159,7 @@ impl Vault {
     }
 
     /// Creates the master identity and the passphrase slot; refuses an existing vault.
-    pub fn init(&self, passphrase: &SecretString, params: KdfParams) -> Result<Unlocked<'_>> {
+    pub fn init(&self, passphrase: &Secret, params: KdfParams) -> Result<Unlocked<'_>> {
         let _lock = self.backend.lock(SLOT)?;
         if self.backend.get(SLOT)?.is_some() {
             return Err(Error::AlreadyInitialized(self.backend.location()));
@@ -173,7 +173,7 @@ impl Vault {
     }
 
     /// Opens the passphrase slot.
-    pub fn unlock_master(&self, passphrase: &SecretString) -> Result<(MasterIdentity, KdfParams)> {
+    pub fn unlock_master(&self, passphrase: &Secret) -> Result<(MasterIdentity, KdfParams)> {
         let slot = self.slot()?;
         self.check_no_rekey()?;
         MasterIdentity::open_slot(&slot, passphrase).map_err(|e| Error::crypto(SLOT, e))
@@ -234,7 +234,7 @@ impl Vault {
     pub fn rewrap(
         &self,
         master: &MasterIdentity,
-        passphrase: &SecretString,
+        passphrase: &Secret,
         params: KdfParams,
     ) -> Result<()> {
         let _lock = self.backend.lock(SLOT)?;

@@ -17,7 +17,7 @@
 //! identity before the journal goes; if the keychain cannot take it, the slot is dropped (it
 //! would unlock with the old identity) and the user is told to add it again.
 
-use secrecy::SecretString;
+use crate::secret::Secret;
 
 use super::crypto::MasterIdentity;
 use super::names::{KEY_PREFIX, SESSION_PREFIX};
@@ -52,7 +52,7 @@ impl Vault {
     }
 
     /// Re-encrypts every item to a new master identity (see the module docs).
-    pub fn rekey(&self, passphrase: &SecretString) -> Result<Report> {
+    pub fn rekey(&self, passphrase: &Secret) -> Result<Report> {
         let _lock = self.backend.lock(SLOT)?;
         let (old, params) = MasterIdentity::open_slot(&self.slot()?, passphrase)
             .map_err(|e| Error::crypto(SLOT, e))?;

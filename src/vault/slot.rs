@@ -15,11 +15,12 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use crate::secret::Secret;
 use age_core::format::{FileKey, Stanza, FILE_KEY_BYTES};
 use age_core::primitives::{aead_decrypt, aead_encrypt};
 use base64::prelude::{Engine as _, BASE64_STANDARD_NO_PAD};
 use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use super::crypto::{encrypt, header_error, read_plaintext, CryptoError, MasterIdentity};
@@ -153,7 +154,7 @@ fn derive_slot_key(
 
 /// The age recipient that wraps a file key under an Argon2id-derived key.
 struct SlotRecipient<'a> {
-    passphrase: &'a SecretString,
+    passphrase: &'a Secret,
     params: KdfParams,
 }
 
@@ -167,7 +168,7 @@ impl age::Recipient for SlotRecipient<'_> {
         let mut key = Zeroizing::new([0u8; 32]);
         derive_slot_key(
             &self.params,
-            self.passphrase.expose_secret().as_bytes(),
+            self.passphrase.expose().as_bytes(),
             &salt,
             &mut key,
         )
@@ -242,7 +243,7 @@ impl SlotStanza {
 
 /// The identity side of the slot: the passphrase.
 struct SlotIdentity<'a> {
-    passphrase: &'a SecretString,
+    passphrase: &'a Secret,
     /// What went wrong, in more detail than age's error type carries.
     failure: std::cell::RefCell<Option<CryptoError>>,
     /// The parameters of the slot, once parsed.
@@ -291,7 +292,7 @@ impl age::Identity for SlotIdentity<'_> {
         let mut key = Zeroizing::new([0u8; 32]);
         if let Err(e) = derive_slot_key(
             &parsed.params,
-            self.passphrase.expose_secret().as_bytes(),
+            self.passphrase.expose().as_bytes(),
             &parsed.salt,
             &mut key,
         ) {
@@ -312,21 +313,18 @@ impl MasterIdentity {
     /// Seals this identity into a passphrase slot.
     pub fn seal_slot(
         &self,
-        passphrase: &SecretString,
+        passphrase: &Secret,
         params: KdfParams,
     ) -> Result<Vec<u8>, CryptoError> {
         params.check()?;
         let recipient = SlotRecipient { passphrase, params };
-        let secret = self.to_secret_string();
-        encrypt(&recipient, secret.expose_secret().as_bytes())
+        let secret = self.to_secret();
+        encrypt(&recipient, secret.expose().as_bytes())
             .map_err(|e| CryptoError::Malformed(format!("sealing the slot: {e}")))
     }
 
     /// Opens a passphrase slot, returning the master identity and the slot's parameters.
-    pub fn open_slot(
-        slot: &[u8],
-        passphrase: &SecretString,
-    ) -> Result<(Self, KdfParams), CryptoError> {
+    pub fn open_slot(slot: &[u8], passphrase: &Secret) -> Result<(Self, KdfParams), CryptoError> {
         let decryptor = age::Decryptor::new_buffered(slot).map_err(header_error)?;
         let identity = SlotIdentity {
             passphrase,

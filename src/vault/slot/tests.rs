@@ -1,8 +1,8 @@
 use super::*;
 use proptest::prelude::*;
 
-fn pass(s: &str) -> SecretString {
-    SecretString::from(s.to_owned())
+fn pass(s: &str) -> Secret {
+    Secret::new(s.to_owned())
 }
 
 #[test]
@@ -13,10 +13,7 @@ fn slot_round_trip_and_wrong_passphrase() {
         .unwrap();
     let (opened, params) = MasterIdentity::open_slot(&slot, &pass("hunter2")).unwrap();
     assert_eq!(params, KdfParams::FLOOR);
-    assert_eq!(
-        opened.to_secret_string().expose_secret(),
-        master.to_secret_string().expose_secret()
-    );
+    assert_eq!(opened.to_secret().expose(), master.to_secret().expose());
     assert!(matches!(
         MasterIdentity::open_slot(&slot, &pass("hunter3")),
         Err(CryptoError::WrongPassphrase)
@@ -31,8 +28,8 @@ fn slot_round_trip_and_wrong_passphrase() {
 fn slot_text_does_not_contain_the_identity() {
     let master = MasterIdentity::generate();
     let slot = master.seal_slot(&pass("pw"), KdfParams::FLOOR).unwrap();
-    let secret = master.to_secret_string();
-    let needle = secret.expose_secret().as_bytes();
+    let secret = master.to_secret();
+    let needle = secret.expose().as_bytes();
     assert!(!slot.windows(needle.len()).any(|w| w == needle));
     // Nor the recipient, which is as secret as the identity.
     let recipient = master.recipient_text();
