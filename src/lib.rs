@@ -8,7 +8,6 @@ pub mod agent;
 pub mod aws;
 pub mod cli;
 pub mod creds;
-pub mod ecs;
 pub mod error;
 pub mod exec;
 pub mod passphrase;

@@ -72,7 +72,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
     }
     let region = plan.region.child.clone();
     rt.block_on(async {
-        let endpoint = crate::ecs::Endpoint::bind().await?;
+        let endpoint = crate::exec::ecs::Endpoint::bind().await?;
         let url = endpoint.url();
         let env = exec::child_env(
             parent,

@@ -1,11 +1,16 @@
-//! Building the child's environment and running it.
+//! Running programs: the child's environment (kept as bytes, so a variable that is not UTF-8
+//! passes through unchanged), exec or fork with signal forwarding, and the ECS endpoint of
+//! `exec --server` (`ecs.rs`).
 //!
 //! The child gets the parent's environment minus every stale AWS credential/profile variable
 //! and every `VAULT_*` variable (the passphrase never reaches a child), plus the credentials,
 //! `AWS_CREDENTIAL_EXPIRATION`, the region, and `AWS_VAULT=<profile>`: the nesting guard, which
 //! shell prompts (starship, oh-my-zsh) already read to show the active profile.
 
+pub mod ecs;
+
 use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -65,26 +70,25 @@ pub enum Inject<'a> {
     },
 }
 
-/// The child's environment. Holds secrets: zeroed on drop.
-pub fn child_env(
-    parent: Vec<(OsString, OsString)>,
-    profile: &str,
-    inject: Inject<'_>,
-) -> Vec<(OsString, Zeroizing<String>)> {
+/// A child's environment: names, and values as bytes. Holds secrets: zeroed on drop.
+pub type ChildEnv = Vec<(OsString, Zeroizing<Vec<u8>>)>;
+
+/// The child's environment.
+pub fn child_env(parent: Vec<(OsString, OsString)>, profile: &str, inject: Inject<'_>) -> ChildEnv {
     let region = match &inject {
         Inject::Static(r) => r.region.as_deref(),
         Inject::Endpoint { region, .. } => *region,
     };
-    let mut env: Vec<(OsString, Zeroizing<String>)> = parent
+    let mut env: ChildEnv = parent
         .into_iter()
         .filter(|(k, _)| {
             let k = k.to_string_lossy();
             !(k.starts_with("VAULT_") || STALE.contains(&k.as_ref()))
         })
         .filter(|(k, _)| region.is_none() || (k != "AWS_REGION" && k != "AWS_DEFAULT_REGION"))
-        .map(|(k, v)| (k, Zeroizing::new(v.to_string_lossy().into_owned())))
+        .map(|(k, v)| (k, Zeroizing::new(v.into_vec())))
         .collect();
-    let mut set = |k: &str, v: &str| env.push((k.into(), Zeroizing::new(v.to_owned())));
+    let mut set = |k: &str, v: &str| env.push((k.into(), Zeroizing::new(v.as_bytes().to_vec())));
     match inject {
         Inject::Static(r) => {
             set("AWS_ACCESS_KEY_ID", &r.creds.access_key_id);
@@ -109,11 +113,11 @@ pub fn child_env(
     env
 }
 
-fn command(argv: &[OsString], env: &[(OsString, Zeroizing<String>)]) -> Command {
+fn command(argv: &[OsString], env: &ChildEnv) -> Command {
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..]).env_clear().envs(
         env.iter()
-            .map(|(k, v)| (k.as_os_str(), OsStr::new(v.as_str()))),
+            .map(|(k, v)| (k.as_os_str(), OsStr::from_bytes(v))),
     );
     cmd
 }
@@ -126,7 +130,7 @@ fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
 }
 
 /// Replaces this process with the child. Returns only on failure.
-pub fn replace(argv: &[OsString], env: &[(OsString, Zeroizing<String>)]) -> Error {
+pub fn replace(argv: &[OsString], env: &ChildEnv) -> Error {
     let e = command(argv, env).exec();
     spawn_error(&argv[0], e)
 }
@@ -135,7 +139,7 @@ pub fn replace(argv: &[OsString], env: &[(OsString, Zeroizing<String>)]) -> Erro
 /// (128 + N when a signal N killed it, as shells report).
 pub async fn run_forwarding(
     argv: &[OsString],
-    env: &[(OsString, Zeroizing<String>)],
+    env: &ChildEnv,
     alongside: impl std::future::Future<Output = ()>,
 ) -> Result<u8> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -226,7 +230,7 @@ mod tests {
             let v: Vec<_> = env
                 .iter()
                 .filter(|(n, _)| n == k)
-                .map(|(_, v)| v.as_str())
+                .map(|(_, v)| std::str::from_utf8(v).unwrap())
                 .collect();
             v
         };
@@ -238,7 +242,7 @@ mod tests {
         assert_eq!(get("AWS_CONFIG_FILE"), ["/c"]);
         assert!(env
             .iter()
-            .all(|(k, v)| !k.to_string_lossy().starts_with("VAULT_") && v.as_str() != "hunter2"));
+            .all(|(k, v)| !k.to_string_lossy().starts_with("VAULT_") && &v[..] != b"hunter2"));
     }
 
     #[test]
@@ -246,5 +250,25 @@ mod tests {
         let parent = vec![(OsString::from(GUARD), OsString::from("prod"))];
         assert!(matches!(check_not_nested(&parent), Err(Error::Usage(_))));
         assert!(check_not_nested(&[]).is_ok());
+    }
+
+    /// `exec` turned every value into UTF-8 with replacement characters, so a variable holding
+    /// a Latin-1 path reached the child altered.
+    #[test]
+    fn a_variable_that_is_not_utf8_passes_through_unchanged() {
+        let raw = OsString::from_vec(b"/home/j\xf6rg".to_vec());
+        let parent = vec![(OsString::from("LATIN1_PATH"), raw.clone())];
+        let r = Resolved {
+            creds: Credentials {
+                access_key_id: "ASIA".into(),
+                secret_access_key: Secret::new("sk"),
+                session_token: None,
+                expiration: None,
+            },
+            region: None,
+        };
+        let env = child_env(parent, "prod", Inject::Static(&r));
+        let (_, v) = env.iter().find(|(k, _)| k == "LATIN1_PATH").unwrap();
+        assert_eq!(&v[..], raw.as_bytes());
     }
 }
