@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::file::{decode_name, encode_name};
+use crate::fs::{decode_name, encode_name};
 use crate::{Backend, Error};
 
 /// The prefix of every credential URL vault stores through a helper.

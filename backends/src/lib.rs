@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub mod file;
+pub mod fs;
 pub mod helper;
 pub mod keychain;
 pub mod pass;

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::file::{decode_name, encode_name};
+use crate::fs::{decode_name, encode_name};
 use crate::helper::{describe, find_on_path, run_with_timeout, sanitize, Output, RunError};
 use crate::{Backend, Error};
 

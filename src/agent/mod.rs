@@ -52,7 +52,7 @@ pub fn runtime_dir() -> Result<PathBuf> {
     } else if !meta.is_dir() {
         Some("it is not a directory".to_owned())
     } else {
-        match vault_backends::file::check_owner_mode(&dir, &meta, uid, 0o077, "chmod 700") {
+        match vault_backends::fs::check_owner_mode(&dir, &meta, uid, 0o077, "chmod 700") {
             Err(vault_backends::Error::UnsafePermissions { problem, .. }) => Some(problem),
             _ => None,
         }
@@ -74,7 +74,7 @@ pub fn runtime_dir() -> Result<PathBuf> {
 pub fn socket_path(vault_dir: &Path) -> Result<PathBuf> {
     let abs = std::path::absolute(vault_dir).unwrap_or_else(|_| vault_dir.to_owned());
     let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
-    let hex = vault_backends::file::hex(&digest[..8]);
+    let hex = vault_backends::fs::hex(&digest[..8]);
     Ok(runtime_dir()?.join(format!("agent-{hex}.sock")))
 }
 
@@ -170,7 +170,7 @@ pub fn run(vault_dir: &Path, idle: Duration) -> Result<()> {
     };
     // Agents started at once by parallel commands take turns: the first binds, the others
     // find it answering and leave, so none is orphaned behind a replaced socket.
-    let lock = vault_backends::file::open_lock_file(&path.with_extension("lock"))
+    let lock = vault_backends::fs::open_lock_file(&path.with_extension("lock"))
         .map_err(|e| io("locking", e))?;
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| io("locking", e.into()))?;

@@ -97,7 +97,7 @@ impl CacheKey<'_> {
     /// `<profile>.<16 hex digits of SHA-256 of the key>`: readable in `vault list`, unique.
     fn id(&self) -> String {
         let digest = Sha256::digest(self.text().as_bytes());
-        let hex = vault_backends::file::hex(&digest[..8]);
+        let hex = vault_backends::fs::hex(&digest[..8]);
         format!("{}.{hex}", self.profile)
     }
 }
@@ -297,7 +297,7 @@ impl StoredKey<'_, '_> {
     /// `key:` and 16 hex digits of the ciphertext's SHA-256.
     fn fingerprint(&self) -> String {
         let digest = Sha256::digest(&self.ciphertext);
-        format!("key:{}", vault_backends::file::hex(&digest[..8]))
+        format!("key:{}", vault_backends::fs::hex(&digest[..8]))
     }
 
     fn item(&self) -> Result<&LongTermKey> {

@@ -38,7 +38,7 @@ pub struct Descriptor {
 fn digest(identity: &MasterIdentity) -> String {
     use secrecy::ExposeSecret;
     let secret = identity.to_secret_string();
-    vault_backends::file::hex(&Sha256::digest(secret.expose_secret().as_bytes()))
+    vault_backends::fs::hex(&Sha256::digest(secret.expose_secret().as_bytes()))
 }
 
 fn parse_store(name: &str) -> Result<Store> {
@@ -82,7 +82,7 @@ impl Vault {
         };
         let _lock = self.backend.lock(ITEM)?;
         let old = self.keychain_slot()?;
-        let account = vault_backends::file::hex(&rand::random::<[u8; 16]>());
+        let account = vault_backends::fs::hex(&rand::random::<[u8; 16]>());
         let keychain = KeychainBackend::open_for_secrets(store, SERVICE)?;
         let secret = master.to_secret_string();
         keychain.set(&account, secret.expose_secret().as_bytes())?;

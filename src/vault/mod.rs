@@ -95,27 +95,18 @@ pub fn open_backend(vault_dir: &Path, kind: &str, create: bool) -> Result<Box<dy
 
 /// Records `kind` as the vault's backend (atomically, 0600).
 pub fn record_backend(vault_dir: &Path, kind: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = vault_dir.join(format!(".tmp.{}.backend", std::process::id()));
     let path = vault_dir.join(BACKEND_FILE);
-    let io = |op, e| Error::Io {
-        op,
-        path: path.clone(),
-        source: e,
-    };
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io("writing", e))?;
-    f.write_all(format!("{kind}\n").as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| io("writing", e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| io("writing", e))?;
-    Ok(())
+    let contents = format!("{kind}\n");
+    vault_backends::fs::write_atomic(
+        &path,
+        contents.as_bytes(),
+        vault_backends::fs::Perms::Private,
+    )
+    .map_err(|e| match e {
+        // Local I/O, as before the write moved to the backends crate.
+        vault_backends::Error::Io { op, path, source } => Error::Io { op, path, source },
+        e => Error::Backend(e),
+    })
 }
 
 /// The item name of a profile's long-term key.
