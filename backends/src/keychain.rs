@@ -330,7 +330,7 @@ impl KeychainBackend {
             KError::NoStorageAccess(inner) => Error::Other(format!(
                 "{} ({name}): {}\n  hint: {}",
                 self.location(),
-                crate::helper::sanitize(inner.to_string().as_bytes()),
+                crate::process::sanitize(inner.to_string().as_bytes()),
                 self.which.access_hint()
             )),
             KError::Ambiguous(entries) => self.ambiguous(name, entries.len()),
@@ -577,7 +577,7 @@ fn unreachable_bus(e: &dyn std::fmt::Display) -> Error {
 
 /// An error's text on one line, control characters escaped.
 fn one_line(e: &dyn std::fmt::Display) -> String {
-    crate::helper::sanitize(e.to_string().as_bytes())
+    crate::process::sanitize(e.to_string().as_bytes())
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod fs;
 pub mod helper;
 pub mod keychain;
 pub mod pass;
+mod process;
 pub mod split;
 
 pub use file::FileBackend;
