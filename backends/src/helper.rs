@@ -14,7 +14,9 @@
 //! An item `NAME` is the credential `vault://NAME` (the name passes through
 //! [`encode_name`], which leaves ordinary names such as `key.prod`
 //! unchanged), and `list` only reports URLs with that prefix. The value is base64 because the
-//! protocol carries text.
+//! protocol carries text. The answers of `get` and `list` are read by [`parse_get_reply`] and
+//! [`parse_list_reply`], plain functions of the helper's output bytes (a fuzz target's entry
+//! points: a helper is another program, so its output is untrusted).
 //!
 //! Every run has a deadline: a helper that waits for a password prompt or a locked keychain is
 //! killed (with its whole process group) and the call fails saying it hung. Errors name the
@@ -127,19 +129,6 @@ impl HelperBackend {
         };
         self.fail(action, format_args!("{}: {message}", describe(out.status)))
     }
-
-    fn parse_json(
-        &self,
-        action: &str,
-        out: &Output,
-    ) -> Result<serde_json::Map<String, Value>, Error> {
-        // serde_json's syntax errors name a position, never the text, so they are safe to show.
-        match serde_json::from_slice::<Value>(&out.stdout) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(self.fail(action, "its output is JSON but not an object")),
-            Err(e) => Err(self.fail(action, format_args!("its output is not valid JSON ({e})"))),
-        }
-    }
 }
 
 impl Backend for HelperBackend {
@@ -160,33 +149,15 @@ impl Backend for HelperBackend {
             }
             return Err(self.exit_error("get", &out));
         }
-        let map = self.parse_json("get", &out)?;
-        // Older helpers (docker-credential-pass 0.6) answer a missing credential with exit 0
-        // and empty fields; vault always stores a user name, so that is "not found".
-        let empty = |field: &str| {
-            map.get(field)
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-        };
-        if empty("Username") && empty("Secret") {
-            return Ok(None);
-        }
-        let secret = match map.get("Secret") {
-            Some(Value::String(s)) => s,
-            Some(_) => return Err(self.fail("get", "its answer's \"Secret\" is not a string")),
-            None => return Err(self.fail("get", "its answer has no \"Secret\" field")),
-        };
-        base64::engine::general_purpose::STANDARD
-            .decode(secret.trim())
-            .map(Some)
-            .map_err(|_| {
-                self.fail(
-                    "get",
-                    format_args!(
-                        "the secret stored for {url} is not base64, so vault did not store it"
-                    ),
-                )
-            })
+        parse_get_reply(&out.stdout).map_err(|e| match e {
+            ReplyError::NotBase64 => self.fail(
+                "get",
+                format_args!(
+                    "the secret stored for {url} is not base64, so vault did not store it"
+                ),
+            ),
+            e => self.fail("get", e),
+        })
     }
 
     fn set(&self, name: &str, value: &[u8]) -> Result<(), Error> {
@@ -231,16 +202,77 @@ impl Backend for HelperBackend {
         if !out.status.success() {
             return Err(self.exit_error("list", &out));
         }
-        let map = self.parse_json("list", &out)?;
-        let mut names: Vec<String> = map
-            .keys()
-            .filter_map(|url| url.strip_prefix(URL_PREFIX))
-            .filter_map(decode_name)
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        parse_list_reply(&out.stdout).map_err(|e| self.fail("list", e))
     }
+}
+
+/// Why a helper's answer cannot be used. No message quotes the answer, which holds the
+/// secret in a `get`'s case; serde_json's syntax errors name a position, never the text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// The answer is not JSON.
+    #[error("its output is not valid JSON ({0})")]
+    NotJson(serde_json::Error),
+    /// The answer is JSON but not an object.
+    #[error("its output is JSON but not an object")]
+    NotObject,
+    /// A `get` answer's `Secret` is not a string.
+    #[error("its answer's \"Secret\" is not a string")]
+    SecretNotString,
+    /// A `get` answer has no `Secret`.
+    #[error("its answer has no \"Secret\" field")]
+    NoSecret,
+    /// A `get` answer's `Secret` is not base64, so vault did not store it.
+    #[error("the secret it holds is not base64, so vault did not store it")]
+    NotBase64,
+}
+
+fn parse_object(stdout: &[u8]) -> Result<serde_json::Map<String, Value>, ReplyError> {
+    match serde_json::from_slice::<Value>(stdout) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ReplyError::NotObject),
+        Err(e) => Err(ReplyError::NotJson(e)),
+    }
+}
+
+/// Parses the output of a `get` that exited 0: the item's bytes, or `None` for the empty
+/// answer some helpers give for a missing credential.
+pub fn parse_get_reply(stdout: &[u8]) -> Result<Option<Vec<u8>>, ReplyError> {
+    let map = parse_object(stdout)?;
+    // Older helpers (docker-credential-pass 0.6) answer a missing credential with exit 0
+    // and empty fields; vault always stores a user name, so that is "not found".
+    let empty = |field: &str| {
+        map.get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    };
+    if empty("Username") && empty("Secret") {
+        return Ok(None);
+    }
+    let secret = match map.get("Secret") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(ReplyError::SecretNotString),
+        None => return Err(ReplyError::NoSecret),
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(secret.trim())
+        .map(Some)
+        .map_err(|_| ReplyError::NotBase64)
+}
+
+/// Parses the output of a `list` that exited 0: the names of the vault items it holds
+/// (credentials `vault://NAME`), sorted, without duplicates.
+pub fn parse_list_reply(stdout: &[u8]) -> Result<Vec<String>, ReplyError> {
+    let map = parse_object(stdout)?;
+    let mut names: Vec<String> = map
+        .keys()
+        .filter_map(|url| url.strip_prefix(URL_PREFIX))
+        .filter_map(decode_name)
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 fn check_helper_name(name: &str) -> Result<(), Error> {
@@ -275,5 +307,36 @@ mod tests {
         for bad in ["", "-x", ".x", "a/b", "a b"] {
             assert!(check_helper_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn replies_parse_without_quoting_the_answer() {
+        assert_eq!(
+            parse_get_reply(br#"{"ServerURL":"vault://a","Username":"vault","Secret":"aGk="}"#)
+                .unwrap(),
+            Some(b"hi".to_vec())
+        );
+        assert_eq!(
+            parse_get_reply(br#"{"Username":"","Secret":""}"#).unwrap(),
+            None
+        );
+        for (reply, what) in [
+            (
+                &br#"{"Username":"vault","Secret":"hunter2!"}"#[..],
+                "not base64",
+            ),
+            (br#"{"Username":"vault","Secret":7}"#, "not a string"),
+            (br#"{"Username":"vault"}"#, "no \"Secret\""),
+            (br#"["hunter2"]"#, "not an object"),
+            (b"hunter2", "not valid JSON"),
+        ] {
+            let e = parse_get_reply(reply).unwrap_err().to_string();
+            assert!(e.contains(what) && !e.contains("hunter2"), "{e}");
+        }
+        assert_eq!(
+            parse_list_reply(br#"{"vault://b":"vault","https://x":"u","vault://a%2Fb":"vault","vault://%zz":"v"}"#)
+                .unwrap(),
+            vec!["a/b", "b"]
+        );
     }
 }
