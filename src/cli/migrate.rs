@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<()> {
     let mut names: Vec<String> = src
         .list()?
         .into_iter()
-        .filter(|n| !n.starts_with(vault_backends::split::SESSION_PREFIX))
+        .filter(|n| !n.starts_with(crate::vault::SESSION_PREFIX))
         .collect();
     names.sort_by_key(|n| n != crate::vault::SLOT);
     for name in &names {

@@ -90,7 +90,11 @@ pub fn open_backend(vault_dir: &Path, kind: &str, create: bool) -> Result<Box<dy
             )))
         }
     };
-    Ok(Box::new(vault_backends::Split::new(main, local)))
+    Ok(Box::new(vault_backends::Split::new(
+        main,
+        local,
+        SESSION_PREFIX,
+    )))
 }
 
 /// Records `kind` as the vault's backend (atomically, 0600).
