@@ -1,6 +1,6 @@
 //! The `helper` backend: any executable `vault-backend-NAME` on `PATH` that speaks the docker
 //! credential-helper protocol, so every `docker-credential-*` program (pass, secretservice,
-//! osxkeychain, wincred, ...) can hold vault items once linked under that name.
+//! osxkeychain, ...) can hold vault items once linked under that name.
 //!
 //! The protocol, one program run per call, with `ACTION` as the only argument:
 //!

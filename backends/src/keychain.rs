@@ -18,8 +18,10 @@
 //!   at most 32,767 bytes, and the kernel caps each user's keys (`/proc/sys/kernel/keys/
 //!   maxbytes` and `maxkeys`: 20,000 bytes and 200 keys by default for users other than root,
 //!   so about 40 of vault's ~500-byte items).
-//! - `macos` (macOS default): the login keychain. `windows` (Windows default): the Credential
-//!   Manager. Both build only on their own OS and are not exercised by this project's tests.
+//! - `macos` (macOS default): the login keychain. It builds only on macOS and is not
+//!   exercised by this project's tests.
+//!
+//! There is no Windows store: the crate is Unix-only (file modes, uid checks).
 //!
 //! Item `NAME` of a vault whose service is `SERVICE` is the credential (`SERVICE`, `NAME`).
 //! On the Secret Service the value is stored base64-encoded, because KWallet's implementation
@@ -56,8 +58,6 @@ pub enum Store {
     Keyutils,
     /// The macOS login keychain.
     MacOs,
-    /// The Windows Credential Manager.
-    Windows,
 }
 
 impl Store {
@@ -65,20 +65,17 @@ impl Store {
     pub fn os_default() -> Store {
         if cfg!(target_os = "macos") {
             Store::MacOs
-        } else if cfg!(target_os = "windows") {
-            Store::Windows
         } else {
             Store::SecretService
         }
     }
 
-    /// Parses a store name (`secret-service`, `keyutils`, `macos`, `windows`).
+    /// Parses a store name (`secret-service`, `keyutils`, `macos`).
     pub fn parse(name: &str) -> Option<Store> {
         Some(match name {
             "secret-service" | "secretservice" => Store::SecretService,
             "keyutils" | "kernel" => Store::Keyutils,
             "macos" => Store::MacOs,
-            "windows" => Store::Windows,
             _ => return None,
         })
     }
@@ -89,7 +86,6 @@ impl Store {
             Store::SecretService => "secret-service",
             Store::Keyutils => "keyutils",
             Store::MacOs => "macos",
-            Store::Windows => "windows",
         }
     }
 
@@ -97,8 +93,6 @@ impl Store {
     fn max_len(self) -> usize {
         match self {
             Store::Keyutils => KEYUTILS_MAX,
-            // The Credential Manager's blob limit (CRED_MAX_CREDENTIAL_BLOB_SIZE).
-            Store::Windows => 5 * 512,
             _ => 1 << 20,
         }
     }
@@ -115,7 +109,6 @@ impl Store {
                  possesses (a login session has one; otherwise run vault under `keyctl session -`)"
             }
             Store::MacOs => "the macOS keychain refused access: unlock the login keychain",
-            Store::Windows => "the Windows Credential Manager refused access",
         }
     }
 
@@ -148,14 +141,6 @@ impl Store {
                 let store: Arc<CredentialStore> =
                     apple_native_keyring_store::keychain::Store::new().map_err(|e| {
                         Error::Other(format!("the macOS keychain: {}", one_line(&e)))
-                    })?;
-                Ok(store)
-            }
-            #[cfg(target_os = "windows")]
-            Store::Windows => {
-                let store: Arc<CredentialStore> = windows_native_keyring_store::Store::new()
-                    .map_err(|e| {
-                        Error::Other(format!("the Windows Credential Manager: {}", one_line(&e)))
                     })?;
                 Ok(store)
             }
@@ -459,7 +444,6 @@ impl Backend for KeychainBackend {
             Store::SecretService => "the Secret Service",
             Store::Keyutils => "the kernel keyring (volatile: cleared at reboot)",
             Store::MacOs => "the macOS keychain",
-            Store::Windows => "the Windows Credential Manager",
         };
         format!("{what} (service {})", self.service)
     }
@@ -536,10 +520,7 @@ impl Backend for KeychainBackend {
             #[cfg(target_os = "linux")]
             Store::SecretService => self.list_secret_service()?,
             _ => {
-                let spec = match self.which {
-                    Store::Windows => HashMap::new(),
-                    _ => HashMap::from([("service", self.service.as_str())]),
-                };
+                let spec = HashMap::from([("service", self.service.as_str())]);
                 let found = self
                     .store()?
                     .search(&spec)
@@ -586,15 +567,11 @@ mod tests {
 
     #[test]
     fn store_names_round_trip() {
-        for s in [
-            Store::SecretService,
-            Store::Keyutils,
-            Store::MacOs,
-            Store::Windows,
-        ] {
+        for s in [Store::SecretService, Store::Keyutils, Store::MacOs] {
             assert_eq!(Store::parse(s.name()), Some(s));
         }
         assert_eq!(Store::parse("gnome"), None);
+        assert_eq!(Store::parse("windows"), None);
     }
 
     #[cfg(target_os = "linux")]

@@ -8,6 +8,10 @@
 
 #![deny(missing_docs)]
 
+// File modes, uids, process groups and flock are the ground every backend stands on.
+#[cfg(not(unix))]
+compile_error!("vault-backends supports Unix only (Linux, macOS)");
+
 use std::fmt;
 use std::path::PathBuf;
 

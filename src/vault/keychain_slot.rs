@@ -27,7 +27,7 @@ pub const SERVICE: &str = "vault-unlock";
 pub struct Descriptor {
     /// Format version (1).
     pub v: u32,
-    /// The store (`secret-service`, `keyutils`, `macos`, `windows`).
+    /// The store (`secret-service`, `keyutils`, `macos`).
     pub store: String,
     /// The account (random) under [`SERVICE`].
     pub account: String,
@@ -44,7 +44,7 @@ fn digest(identity: &MasterIdentity) -> String {
 fn parse_store(name: &str) -> Result<Store> {
     Store::parse(name).ok_or_else(|| {
         Error::Usage(format!(
-            "unknown keychain store {:?}\n  hint: use secret-service, keyutils, macos or windows",
+            "unknown keychain store {:?}\n  hint: use secret-service, keyutils or macos",
             crate::sanitize(name)
         ))
     })
