@@ -94,7 +94,7 @@ fn load(env: &dyn Fn(&str) -> Option<OsString>) -> Result<ConfigFile> {
     // edit it chooses the backend (a helper program) and the vault directory.
     let meta = file.metadata().map_err(io_error)?;
     let me = rustix::process::geteuid().as_raw();
-    vault_backends::file::check_owner_mode(&path, &meta, me, 0o022, "chmod go-w")?;
+    vault_backends::fs::check_owner_mode(&path, &meta, me, 0o022, "chmod go-w")?;
     let mut text = String::new();
     std::io::Read::read_to_string(&mut file, &mut text).map_err(io_error)?;
     parse(&text, &path.display().to_string())

@@ -4,25 +4,21 @@
 //! replaced by another user: the directory must be a real directory (not a symlink) owned by us
 //! with mode 0700 or stricter, and each item a regular file owned by us, 0600 or stricter.
 //!
-//! Writes are crash-safe: the new bytes go to a temp file opened `O_CREAT|O_EXCL|O_NOFOLLOW`
-//! in the same directory, which is fsynced, renamed over the item, and then the directory is
-//! fsynced. A writer killed at any point leaves either the old or the new item; the temp file
-//! it leaves is removed by the next successful write.
+//! Writes are crash-safe ([`write_atomic`]): a writer killed at any point leaves either the
+//! old or the new item; the temp file it leaves is removed by the next successful write.
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use rand::RngCore;
-
+use crate::fs::{
+    check_owner_mode, decode_name, encode_name, open_lock_file, sweep_temps, write_atomic, Perms,
+};
 use crate::{Backend, Error, LockGuard};
 
 const ITEM_SUFFIX: &str = ".age";
-const TEMP_PREFIX: &str = ".tmp.";
 const LOCK_DIR: &str = ".locks";
-/// Longest encoded name; keeps temp names under the usual 255-byte file name limit.
-const MAX_ENCODED: usize = 200;
 
 /// Items stored as files in one private directory.
 #[derive(Debug)]
@@ -127,64 +123,11 @@ impl FileBackend {
         Ok(Some(file))
     }
 
-    /// Removes temp files left by writers that were killed (their pid is gone).
-    fn sweep_temps(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
-                continue;
-            };
-            let pid = rest.split('.').next().and_then(|p| p.parse::<i32>().ok());
-            let alive = pid
-                .and_then(rustix::process::Pid::from_raw)
-                .is_some_and(|pid| match rustix::process::test_kill_process(pid) {
-                    Ok(()) => true,
-                    Err(e) => e != rustix::io::Errno::SRCH,
-                });
-            if !alive {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-
     fn sync_dir(&self) -> Result<(), Error> {
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| Error::io("syncing", &self.dir, e))
     }
-}
-
-/// Refuses `path` (with `meta`, its metadata) unless `uid` owns it and its mode has none of the
-/// `forbidden` bits; the fix names the `chmod` (e.g. `chmod 600`) that repairs the mode.
-pub fn check_owner_mode(
-    path: &Path,
-    meta: &fs::Metadata,
-    uid: u32,
-    forbidden: u32,
-    chmod: &str,
-) -> Result<(), Error> {
-    if meta.uid() != uid {
-        return Err(Error::UnsafePermissions {
-            path: path.into(),
-            problem: format!("it is owned by uid {}, not by you (uid {uid})", meta.uid()),
-            fix: format!(
-                "check who created it; if it is yours, `chown {uid} {}`",
-                path.display()
-            ),
-        });
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & forbidden != 0 {
-        return Err(Error::UnsafePermissions {
-            path: path.into(),
-            problem: format!("its mode {mode:04o} lets other users in"),
-            fix: format!("`{chmod} {}`", path.display()),
-        });
-    }
-    Ok(())
 }
 
 impl Backend for FileBackend {
@@ -208,32 +151,8 @@ impl Backend for FileBackend {
     }
 
     fn set(&self, name: &str, value: &[u8]) -> Result<(), Error> {
-        let path = self.item_path(name)?;
-        let mut rnd = [0u8; 8];
-        rand::rngs::OsRng.fill_bytes(&mut rnd);
-        let temp = self.dir.join(format!(
-            "{TEMP_PREFIX}{}.{}.{}",
-            std::process::id(),
-            hex(&rnd),
-            encode_name(name)?
-        ));
-        let write = || -> std::io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-                .open(&temp)?;
-            f.write_all(value)?;
-            f.sync_all()?;
-            fs::rename(&temp, &path)
-        };
-        if let Err(e) = write() {
-            let _ = fs::remove_file(&temp);
-            return Err(Error::io("writing", &path, e));
-        }
-        self.sync_dir()?;
-        self.sweep_temps();
+        write_atomic(&self.item_path(name)?, value, Perms::Private)?;
+        sweep_temps(&self.dir);
         Ok(())
     }
 
@@ -323,63 +242,6 @@ impl FileBackend {
     }
 }
 
-/// Opens (creating, 0600, never through a symlink) a file used only for `flock`.
-pub fn open_lock_file(path: &Path) -> std::io::Result<fs::File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-}
-
-/// Lower-case hex of `bytes` (for names and digests, never for secrets: the string is not
-/// zeroized).
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Maps an item name to a file name: `[A-Za-z0-9_-]` and non-leading `.` stay, every other
-/// byte becomes `%XX`. Injective, so two names never share a file.
-pub fn encode_name(name: &str) -> Result<String, Error> {
-    if name.is_empty() {
-        return Err(Error::InvalidName(name.into(), "it is empty"));
-    }
-    let mut out = String::with_capacity(name.len());
-    for (i, b) in name.bytes().enumerate() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => out.push(b as char),
-            b'.' if i > 0 => out.push('.'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    if out.len() > MAX_ENCODED {
-        return Err(Error::InvalidName(name.into(), "it is too long"));
-    }
-    Ok(out)
-}
-
-/// The inverse of [`encode_name`]; `None` for a file name it could not have produced.
-pub fn decode_name(encoded: &str) -> Option<String> {
-    let bytes = encoded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    let name = String::from_utf8(out).ok()?;
-    (encode_name(&name).ok()? == encoded).then_some(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,21 +327,11 @@ mod tests {
     fn stale_temp_files_are_swept() {
         let (_t, b) = backend();
         // pid 0x7fff_fff0 does not exist
-        let stale = b.dir().join(format!("{TEMP_PREFIX}2147483632.00.a"));
+        let stale = b
+            .dir()
+            .join(format!("{}2147483632.00.a", crate::fs::TEMP_PREFIX));
         fs::write(&stale, b"partial").unwrap();
         b.set("a", b"x").unwrap();
         assert!(!stale.exists());
-    }
-
-    #[test]
-    fn names_encode_injectively() {
-        for n in ["a", ".hidden", "a.b", "a%b", "x/y", "ü", "key.prod"] {
-            let e = encode_name(n).unwrap();
-            assert!(!e.starts_with('.'), "{e}");
-            assert_eq!(decode_name(&e).as_deref(), Some(n));
-        }
-        assert_eq!(decode_name("%2e"), None);
-        assert_eq!(decode_name("%zz"), None);
-        assert!(encode_name("").is_err());
     }
 }

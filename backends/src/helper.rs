@@ -1,6 +1,6 @@
 //! The `helper` backend: any executable `vault-backend-NAME` on `PATH` that speaks the docker
 //! credential-helper protocol, so every `docker-credential-*` program (pass, secretservice,
-//! osxkeychain, wincred, ...) can hold vault items once linked under that name.
+//! osxkeychain, ...) can hold vault items once linked under that name.
 //!
 //! The protocol, one program run per call, with `ACTION` as the only argument:
 //!
@@ -14,7 +14,9 @@
 //! An item `NAME` is the credential `vault://NAME` (the name passes through
 //! [`encode_name`], which leaves ordinary names such as `key.prod`
 //! unchanged), and `list` only reports URLs with that prefix. The value is base64 because the
-//! protocol carries text.
+//! protocol carries text. The answers of `get` and `list` are read by [`parse_get_reply`] and
+//! [`parse_list_reply`], plain functions of the helper's output bytes (a fuzz target's entry
+//! points: a helper is another program, so its output is untrusted).
 //!
 //! Every run has a deadline: a helper that waits for a password prompt or a locked keychain is
 //! killed (with its whole process group) and the call fails saying it hung. Errors name the
@@ -22,19 +24,15 @@
 //! quote a `get`'s output, which holds the secret.
 
 use std::ffi::OsStr;
-use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::file::{decode_name, encode_name};
+use crate::fs::{decode_name, encode_name};
+use crate::process::{describe, find_on_path, run_with_timeout, sanitize, Output, RunError};
 use crate::{Backend, Error};
 
 /// The prefix of every credential URL vault stores through a helper.
@@ -131,19 +129,6 @@ impl HelperBackend {
         };
         self.fail(action, format_args!("{}: {message}", describe(out.status)))
     }
-
-    fn parse_json(
-        &self,
-        action: &str,
-        out: &Output,
-    ) -> Result<serde_json::Map<String, Value>, Error> {
-        // serde_json's syntax errors name a position, never the text, so they are safe to show.
-        match serde_json::from_slice::<Value>(&out.stdout) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(self.fail(action, "its output is JSON but not an object")),
-            Err(e) => Err(self.fail(action, format_args!("its output is not valid JSON ({e})"))),
-        }
-    }
 }
 
 impl Backend for HelperBackend {
@@ -164,33 +149,15 @@ impl Backend for HelperBackend {
             }
             return Err(self.exit_error("get", &out));
         }
-        let map = self.parse_json("get", &out)?;
-        // Older helpers (docker-credential-pass 0.6) answer a missing credential with exit 0
-        // and empty fields; vault always stores a user name, so that is "not found".
-        let empty = |field: &str| {
-            map.get(field)
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-        };
-        if empty("Username") && empty("Secret") {
-            return Ok(None);
-        }
-        let secret = match map.get("Secret") {
-            Some(Value::String(s)) => s,
-            Some(_) => return Err(self.fail("get", "its answer's \"Secret\" is not a string")),
-            None => return Err(self.fail("get", "its answer has no \"Secret\" field")),
-        };
-        base64::engine::general_purpose::STANDARD
-            .decode(secret.trim())
-            .map(Some)
-            .map_err(|_| {
-                self.fail(
-                    "get",
-                    format_args!(
-                        "the secret stored for {url} is not base64, so vault did not store it"
-                    ),
-                )
-            })
+        parse_get_reply(&out.stdout).map_err(|e| match e {
+            ReplyError::NotBase64 => self.fail(
+                "get",
+                format_args!(
+                    "the secret stored for {url} is not base64, so vault did not store it"
+                ),
+            ),
+            e => self.fail("get", e),
+        })
     }
 
     fn set(&self, name: &str, value: &[u8]) -> Result<(), Error> {
@@ -235,16 +202,77 @@ impl Backend for HelperBackend {
         if !out.status.success() {
             return Err(self.exit_error("list", &out));
         }
-        let map = self.parse_json("list", &out)?;
-        let mut names: Vec<String> = map
-            .keys()
-            .filter_map(|url| url.strip_prefix(URL_PREFIX))
-            .filter_map(decode_name)
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        parse_list_reply(&out.stdout).map_err(|e| self.fail("list", e))
     }
+}
+
+/// Why a helper's answer cannot be used. No message quotes the answer, which holds the
+/// secret in a `get`'s case; serde_json's syntax errors name a position, never the text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// The answer is not JSON.
+    #[error("its output is not valid JSON ({0})")]
+    NotJson(serde_json::Error),
+    /// The answer is JSON but not an object.
+    #[error("its output is JSON but not an object")]
+    NotObject,
+    /// A `get` answer's `Secret` is not a string.
+    #[error("its answer's \"Secret\" is not a string")]
+    SecretNotString,
+    /// A `get` answer has no `Secret`.
+    #[error("its answer has no \"Secret\" field")]
+    NoSecret,
+    /// A `get` answer's `Secret` is not base64, so vault did not store it.
+    #[error("the secret it holds is not base64, so vault did not store it")]
+    NotBase64,
+}
+
+fn parse_object(stdout: &[u8]) -> Result<serde_json::Map<String, Value>, ReplyError> {
+    match serde_json::from_slice::<Value>(stdout) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ReplyError::NotObject),
+        Err(e) => Err(ReplyError::NotJson(e)),
+    }
+}
+
+/// Parses the output of a `get` that exited 0: the item's bytes, or `None` for the empty
+/// answer some helpers give for a missing credential.
+pub fn parse_get_reply(stdout: &[u8]) -> Result<Option<Vec<u8>>, ReplyError> {
+    let map = parse_object(stdout)?;
+    // Older helpers (docker-credential-pass 0.6) answer a missing credential with exit 0
+    // and empty fields; vault always stores a user name, so that is "not found".
+    let empty = |field: &str| {
+        map.get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    };
+    if empty("Username") && empty("Secret") {
+        return Ok(None);
+    }
+    let secret = match map.get("Secret") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(ReplyError::SecretNotString),
+        None => return Err(ReplyError::NoSecret),
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(secret.trim())
+        .map(Some)
+        .map_err(|_| ReplyError::NotBase64)
+}
+
+/// Parses the output of a `list` that exited 0: the names of the vault items it holds
+/// (credentials `vault://NAME`), sorted, without duplicates.
+pub fn parse_list_reply(stdout: &[u8]) -> Result<Vec<String>, ReplyError> {
+    let map = parse_object(stdout)?;
+    let mut names: Vec<String> = map
+        .keys()
+        .filter_map(|url| url.strip_prefix(URL_PREFIX))
+        .filter_map(decode_name)
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 fn check_helper_name(name: &str) -> Result<(), Error> {
@@ -263,223 +291,13 @@ fn check_helper_name(name: &str) -> Result<(), Error> {
     }
 }
 
-/// The first executable regular file called `file` in a `PATH` directory.
-pub(crate) fn find_on_path(file: &OsStr) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .map(|dir| dir.join(file))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
 fn contains(haystack: &[u8], needle: &str) -> bool {
     String::from_utf8_lossy(haystack).contains(needle)
-}
-
-/// "exit status 1", "killed by signal 9".
-pub(crate) fn describe(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exit status {code}"),
-        (None, Some(sig)) => format!("killed by signal {sig}"),
-        _ => status.to_string(),
-    }
-}
-
-/// A program's message made safe to show: its last few lines, control characters escaped,
-/// at most a few hundred characters.
-pub(crate) fn sanitize(bytes: &[u8]) -> String {
-    const MAX_LINES: usize = 6;
-    const MAX_CHARS: usize = 400;
-    let text = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let lines = &lines[lines.len().saturating_sub(MAX_LINES)..];
-    let mut out = String::new();
-    for line in lines {
-        if !out.is_empty() {
-            out.push_str(" / ");
-        }
-        for c in line.chars() {
-            if c.is_control() {
-                out.extend(c.escape_default());
-            } else {
-                out.push(c);
-            }
-        }
-    }
-    if out.chars().count() > MAX_CHARS {
-        let cut: String = out.chars().take(MAX_CHARS).collect();
-        out = cut + "...";
-    }
-    out
-}
-
-/// What a finished program run produced.
-pub(crate) struct Output {
-    pub status: ExitStatus,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
-
-impl std::fmt::Debug for Output {
-    // stdout may be a secret (`pass show`, a helper's `get`): only its length is shown.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Output")
-            .field("status", &self.status)
-            .field("stdout_len", &self.stdout.len())
-            .field("stderr", &String::from_utf8_lossy(&self.stderr))
-            .finish()
-    }
-}
-
-/// Why a program run produced no [`Output`].
-#[derive(Debug)]
-pub(crate) enum RunError {
-    /// The program could not be started.
-    Spawn(std::io::Error),
-    /// It did not finish (and close its output) before the deadline; it was killed.
-    TimedOut,
-    /// Waiting for it or reading its output failed; it was killed.
-    Io(std::io::Error),
-}
-
-/// At most this much of each output stream is kept; the rest is read and dropped.
-const MAX_OUTPUT: usize = 16 << 20;
-
-/// Runs `cmd` with `input` on stdin and stdout/stderr captured, in a process group of its
-/// own. If it has not exited and closed its output by `timeout`, the whole group is killed.
-pub(crate) fn run_with_timeout(
-    cmd: &mut Command,
-    input: &[u8],
-    timeout: Duration,
-) -> Result<Output, RunError> {
-    let deadline = Instant::now() + timeout;
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = cmd.spawn().map_err(RunError::Spawn)?;
-    let kill = |child: &mut std::process::Child| {
-        kill_group(child.id());
-        let _ = child.kill();
-        let _ = child.wait();
-    };
-
-    // stdin is written by a thread of its own so a program that does not read it (or writes
-    // a lot before reading) cannot deadlock us; a program that exits early gives EPIPE, which
-    // is ignored: its exit status tells what happened.
-    if let Some(mut stdin) = child.stdin.take() {
-        let input = input.to_vec();
-        thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-    }
-    let (tx, rx) = mpsc::channel();
-    let mut pending = 0;
-    if let Some(out) = child.stdout.take() {
-        let tx = tx.clone();
-        thread::spawn(move || tx.send((0, read_capped(out))));
-        pending += 1;
-    }
-    if let Some(err) = child.stderr.take() {
-        thread::spawn(move || tx.send((1, read_capped(err))));
-        pending += 1;
-    }
-
-    let mut poll = Duration::from_millis(1);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    kill(&mut child);
-                    return Err(RunError::TimedOut);
-                }
-                thread::sleep(poll.min(deadline - now));
-                poll = (poll * 2).min(Duration::from_millis(25));
-            }
-            Err(e) => {
-                kill(&mut child);
-                return Err(RunError::Io(e));
-            }
-        }
-    };
-
-    // The program has exited; its output is complete once every process that inherited the
-    // pipes (a daemon it started, a `sleep` in a script) has closed them.
-    let mut streams = [Vec::new(), Vec::new()];
-    while pending > 0 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((i, Ok(bytes))) => {
-                streams[i] = bytes;
-                pending -= 1;
-            }
-            Ok((_, Err(e))) => {
-                kill_group(child.id());
-                return Err(RunError::Io(e));
-            }
-            Err(_) => {
-                kill_group(child.id());
-                return Err(RunError::TimedOut);
-            }
-        }
-    }
-    let [stdout, stderr] = streams;
-    Ok(Output {
-        status,
-        stdout,
-        stderr,
-    })
-}
-
-/// Kills the process group led by `pid` (the program and whatever it started that did not
-/// leave the group). The group keeps the id reserved while any member lives, so this cannot hit
-/// an unrelated process.
-fn kill_group(pid: u32) {
-    if let Some(pid) = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-}
-
-fn read_capped(mut r: impl Read) -> std::io::Result<Vec<u8>> {
-    let mut kept = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => return Ok(kept),
-            Ok(n) => {
-                let room = MAX_OUTPUT.saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sanitize_escapes_and_truncates() {
-        assert_eq!(sanitize(b"\n a \x1b[31m\n\nb\n"), "a \\u{1b}[31m / b");
-        let long = "x".repeat(1000);
-        assert!(sanitize(long.as_bytes()).len() < 410);
-        let many: String = (0..20).map(|i| format!("{i}\n")).collect();
-        assert_eq!(sanitize(many.as_bytes()), "14 / 15 / 16 / 17 / 18 / 19");
-    }
 
     #[test]
     fn helper_names_are_checked() {
@@ -492,34 +310,33 @@ mod tests {
     }
 
     #[test]
-    fn run_captures_and_times_out() {
-        let out = run_with_timeout(
-            Command::new("/bin/sh").args(["-c", "cat; echo err >&2; exit 3"]),
-            b"hello",
-            Duration::from_secs(10),
-        )
-        .unwrap();
+    fn replies_parse_without_quoting_the_answer() {
         assert_eq!(
-            (out.status.code(), &out.stdout[..], &out.stderr[..]),
-            (Some(3), &b"hello"[..], &b"err\n"[..])
+            parse_get_reply(br#"{"ServerURL":"vault://a","Username":"vault","Secret":"aGk="}"#)
+                .unwrap(),
+            Some(b"hi".to_vec())
         );
-        let start = Instant::now();
-        // The shell's `sleep` child keeps the pipes open: the group kill must reach it.
-        let r = run_with_timeout(
-            Command::new("/bin/sh").args(["-c", "sleep 100; true"]),
-            b"",
-            Duration::from_millis(300),
+        assert_eq!(
+            parse_get_reply(br#"{"Username":"","Secret":""}"#).unwrap(),
+            None
         );
-        assert!(matches!(r, Err(RunError::TimedOut)), "{r:?}");
-        assert!(start.elapsed() < Duration::from_secs(5));
-        // Exits at once but leaves a background child holding stdout.
-        let start = Instant::now();
-        let r = run_with_timeout(
-            Command::new("/bin/sh").args(["-c", "sleep 100 & exit 0"]),
-            b"",
-            Duration::from_millis(300),
+        for (reply, what) in [
+            (
+                &br#"{"Username":"vault","Secret":"hunter2!"}"#[..],
+                "not base64",
+            ),
+            (br#"{"Username":"vault","Secret":7}"#, "not a string"),
+            (br#"{"Username":"vault"}"#, "no \"Secret\""),
+            (br#"["hunter2"]"#, "not an object"),
+            (b"hunter2", "not valid JSON"),
+        ] {
+            let e = parse_get_reply(reply).unwrap_err().to_string();
+            assert!(e.contains(what) && !e.contains("hunter2"), "{e}");
+        }
+        assert_eq!(
+            parse_list_reply(br#"{"vault://b":"vault","https://x":"u","vault://a%2Fb":"vault","vault://%zz":"v"}"#)
+                .unwrap(),
+            vec!["a/b", "b"]
         );
-        assert!(matches!(r, Err(RunError::TimedOut)), "{r:?}");
-        assert!(start.elapsed() < Duration::from_secs(5));
     }
 }

@@ -8,13 +8,19 @@
 
 #![deny(missing_docs)]
 
+// File modes, uids, process groups and flock are the ground every backend stands on.
+#[cfg(not(unix))]
+compile_error!("vault-backends supports Unix only (Linux, macOS)");
+
 use std::fmt;
 use std::path::PathBuf;
 
 pub mod file;
+pub mod fs;
 pub mod helper;
 pub mod keychain;
 pub mod pass;
+mod process;
 pub mod split;
 
 pub use file::FileBackend;

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use crate::file::{decode_name, encode_name};
-use crate::helper::{describe, find_on_path, run_with_timeout, sanitize, Output, RunError};
+use crate::fs::{decode_name, encode_name};
+use crate::process::{describe, find_on_path, run_with_timeout, sanitize, Output, RunError};
 use crate::{Backend, Error};
 
 /// The default prefix (folder in the store) of vault's entries.

@@ -1,15 +1,31 @@
-//! Process hardening for the agent: the only `unsafe` in vault.
+//! Process hardening for the agent, and the OS calls behind its guarantees: the only `unsafe`
+//! in vault.
 //!
-//! The agent makes itself non-dumpable (no core files, no ptrace or /proc/PID/mem access by
-//! other processes of the same user without CAP_SYS_PTRACE), sets RLIMIT_CORE to 0, and locks
-//! the page that holds the master identity into RAM so it is never swapped out.
+//! The agent makes itself non-dumpable (Linux: `PR_SET_DUMPABLE` 0, so no core files and no
+//! ptrace or /proc/PID/mem access by other processes of the same user without CAP_SYS_PTRACE;
+//! macOS: `ptrace(PT_DENY_ATTACH)`, so no debugger can attach), sets RLIMIT_CORE to 0, and locks
+//! the page that holds the master identity into RAM so it is never swapped out. It learns the
+//! uid of each peer of its socket from the kernel (Linux `SO_PEERCRED`, macOS `getpeereid`).
+//! Each OS-specific part exists for Linux and macOS; any other OS fails to compile here rather
+//! than run an agent without them.
 #![allow(unsafe_code)]
+
+use std::os::unix::net::UnixStream;
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+compile_error!(
+    "the agent's hardening (non-dumpable process, socket peer uid) is written for Linux and macOS only"
+);
+
+/// The directory listing this process's open file descriptors.
+#[cfg(target_os = "linux")]
+const FD_DIR: &str = "/proc/self/fd";
+#[cfg(target_os = "macos")]
+const FD_DIR: &str = "/dev/fd";
 
 /// Non-dumpable and no core files. Failures are reported, not fatal: the agent still works.
 pub fn harden_process() {
-    if let Err(e) =
-        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-    {
+    if let Err(e) = deny_inspection() {
         tracing::warn!("could not make the agent non-dumpable: {e}");
     }
     let zero = rustix::process::Rlimit {
@@ -19,6 +35,48 @@ pub fn harden_process() {
     if let Err(e) = rustix::process::setrlimit(rustix::process::Resource::Core, zero) {
         tracing::warn!("could not set RLIMIT_CORE to 0: {e}");
     }
+}
+
+/// `PR_SET_DUMPABLE` 0.
+#[cfg(target_os = "linux")]
+fn deny_inspection() -> std::io::Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(Into::into)
+}
+
+/// `ptrace(PT_DENY_ATTACH)`: later attach attempts fail (a process traced already is killed).
+#[cfg(target_os = "macos")]
+fn deny_inspection() -> std::io::Result<()> {
+    // SAFETY: PT_DENY_ATTACH takes no address or data (null and 0 are what ptrace(2) documents)
+    // and only sets a flag on this process in the kernel; no memory of ours is touched.
+    let r = unsafe { libc::ptrace(libc::PT_DENY_ATTACH, 0, std::ptr::null_mut(), 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The effective uid of the process at the other end of `stream`, as the kernel recorded it
+/// when that process connected.
+#[cfg(target_os = "linux")]
+pub fn peer_uid(stream: &UnixStream) -> std::io::Result<rustix::process::Uid> {
+    Ok(rustix::net::sockopt::socket_peercred(stream)?.uid)
+}
+
+/// The effective uid of the process at the other end of `stream`, as the kernel recorded it
+/// when that process connected.
+#[cfg(target_os = "macos")]
+pub fn peer_uid(stream: &UnixStream) -> std::io::Result<rustix::process::Uid> {
+    use std::os::fd::AsRawFd;
+    let (mut uid, mut gid) = (0, 0);
+    // SAFETY: the descriptor is open for the call (we borrow `stream`), and both pointers are
+    // to live locals of the types getpeereid(3) writes.
+    let r = unsafe { libc::getpeereid(stream.as_raw_fd(), &mut uid, &mut gid) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(rustix::process::Uid::from_raw(uid))
 }
 
 /// Locks the memory of `value` (a boxed secret) into RAM. Best effort: an unprivileged user's
@@ -37,7 +95,7 @@ pub fn lock_memory<T>(value: &T) {
 /// (a passphrase file opened by a shell, a build tool's pipe): a long-lived agent must not keep
 /// them open. Call first thing, before this process opens anything of its own.
 pub fn close_inherited_fds() {
-    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+    let fds: Vec<i32> = match std::fs::read_dir(FD_DIR) {
         Ok(dir) => dir
             .flatten()
             .filter_map(|e| e.file_name().to_str()?.parse().ok())

@@ -50,7 +50,7 @@ pub fn runtime_dir(settings: &Settings) -> Result<PathBuf> {
     } else if !meta.is_dir() {
         Some("it is not a directory".to_owned())
     } else {
-        match vault_backends::file::check_owner_mode(&dir, &meta, uid, 0o077, "chmod 700") {
+        match vault_backends::fs::check_owner_mode(&dir, &meta, uid, 0o077, "chmod 700") {
             Err(vault_backends::Error::UnsafePermissions { problem, .. }) => Some(problem),
             _ => None,
         }
@@ -73,7 +73,7 @@ pub fn socket_path(settings: &Settings) -> Result<PathBuf> {
     let vault_dir = &settings.vault_dir;
     let abs = std::path::absolute(vault_dir).unwrap_or_else(|_| vault_dir.to_owned());
     let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
-    let hex = vault_backends::file::hex(&digest[..8]);
+    let hex = vault_backends::fs::hex(&digest[..8]);
     Ok(runtime_dir(settings)?.join(format!("agent-{hex}.sock")))
 }
 
@@ -172,7 +172,7 @@ pub fn run(settings: &Settings, idle: Duration) -> Result<()> {
     };
     // Agents started at once by parallel commands take turns: the first binds, the others
     // find it answering and leave, so none is orphaned behind a replaced socket.
-    let lock = vault_backends::file::open_lock_file(&path.with_extension("lock"))
+    let lock = vault_backends::fs::open_lock_file(&path.with_extension("lock"))
         .map_err(|e| io("locking", e))?;
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| io("locking", e.into()))?;

@@ -222,10 +222,10 @@ impl Agent {
 /// Serves one connection; refuses a peer of another uid before reading anything.
 pub fn connection(agent: &Agent, stream: UnixStream) {
     let me = rustix::process::geteuid();
-    match rustix::net::sockopt::socket_peercred(&stream) {
-        Ok(cred) if cred.uid == me => {}
-        Ok(cred) => {
-            tracing::warn!("refused a connection from uid {}", cred.uid.as_raw());
+    match super::harden::peer_uid(&stream) {
+        Ok(uid) if uid == me => {}
+        Ok(uid) => {
+            tracing::warn!("refused a connection from uid {}", uid.as_raw());
             return;
         }
         Err(e) => {

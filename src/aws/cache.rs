@@ -59,7 +59,7 @@ impl CacheKey<'_> {
     /// `<profile>.<16 hex digits of SHA-256 of the key>`: readable in `vault list`, unique.
     pub fn id(&self) -> String {
         let digest = Sha256::digest(self.text().as_bytes());
-        let hex = vault_backends::file::hex(&digest[..8]);
+        let hex = vault_backends::fs::hex(&digest[..8]);
         format!("{}.{hex}", self.profile)
     }
 }
@@ -68,7 +68,7 @@ impl CacheKey<'_> {
 /// sessions made from it.
 pub(crate) fn key_fingerprint(ciphertext: &[u8]) -> String {
     let digest = Sha256::digest(ciphertext);
-    format!("key:{}", vault_backends::file::hex(&digest[..8]))
+    format!("key:{}", vault_backends::fs::hex(&digest[..8]))
 }
 
 /// Whether a session is still good, by the early-refresh rule.

@@ -23,7 +23,7 @@ enum SlotCommand {
     Add {
         /// The slot kind: only `keychain` (the passphrase slot always exists).
         kind: Kind,
-        /// The keychain store: secret-service, keyutils, macos or windows [default: this
+        /// The keychain store: secret-service, keyutils or macos [default: this
         /// system's own keychain].
         #[arg(long, value_name = "STORE")]
         store: Option<String>,

@@ -27,7 +27,7 @@ pub const SERVICE: &str = "vault-unlock";
 pub struct Descriptor {
     /// Format version (1).
     pub v: u32,
-    /// The store (`secret-service`, `keyutils`, `macos`, `windows`).
+    /// The store (`secret-service`, `keyutils`, `macos`).
     pub store: String,
     /// The account (random) under [`SERVICE`].
     pub account: String,
@@ -37,13 +37,13 @@ pub struct Descriptor {
 
 fn digest(identity: &MasterIdentity) -> String {
     let secret = identity.to_secret();
-    vault_backends::file::hex(&Sha256::digest(secret.expose().as_bytes()))
+    vault_backends::fs::hex(&Sha256::digest(secret.expose().as_bytes()))
 }
 
 fn parse_store(name: &str) -> Result<Store> {
     Store::parse(name).ok_or_else(|| {
         Error::Usage(format!(
-            "unknown keychain store {:?}\n  hint: use secret-service, keyutils, macos or windows",
+            "unknown keychain store {:?}\n  hint: use secret-service, keyutils or macos",
             crate::sanitize(name)
         ))
     })
@@ -80,7 +80,7 @@ impl Vault {
         };
         let _lock = self.backend.lock(ITEM)?;
         let old = self.keychain_slot()?;
-        let account = vault_backends::file::hex(&rand::random::<[u8; 16]>());
+        let account = vault_backends::fs::hex(&rand::random::<[u8; 16]>());
         let keychain = KeychainBackend::open_for_secrets(store, SERVICE)?;
         let secret = master.to_secret();
         keychain.set(&account, secret.expose().as_bytes())?;

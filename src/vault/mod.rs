@@ -58,32 +58,27 @@ pub fn open_backend(
             )?)
         }
     };
-    Ok(Box::new(vault_backends::Split::new(main, local)))
+    Ok(Box::new(vault_backends::Split::new(
+        main,
+        local,
+        SESSION_PREFIX,
+    )))
 }
 
 /// Records `kind` as the vault's backend (atomically, 0600).
 pub fn record_backend(vault_dir: &Path, kind: &BackendKind) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = vault_dir.join(format!(".tmp.{}.backend", std::process::id()));
     let path = vault_dir.join(crate::settings::BACKEND_FILE);
-    let io = |op, e| Error::Io {
-        op,
-        path: path.clone(),
-        source: e,
-    };
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| io("writing", e))?;
-    f.write_all(format!("{kind}\n").as_bytes())
-        .and_then(|()| f.sync_all())
-        .map_err(|e| io("writing", e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| io("writing", e))?;
-    Ok(())
+    let contents = format!("{kind}\n");
+    vault_backends::fs::write_atomic(
+        &path,
+        contents.as_bytes(),
+        vault_backends::fs::Perms::Private,
+    )
+    .map_err(|e| match e {
+        // Local I/O, as before the write moved to the backends crate.
+        vault_backends::Error::Io { op, path, source } => Error::Io { op, path, source },
+        e => Error::Backend(e),
+    })
 }
 
 /// Whatever can seal and open items: the master identity in this process, or (later) the

@@ -188,7 +188,7 @@ impl age::Recipient for SlotRecipient<'_> {
         // A unique label keeps this stanza alone in its file, as age does for scrypt.
         let mut label = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut label);
-        let label = vault_backends::file::hex(&label);
+        let label = vault_backends::fs::hex(&label);
         Ok((vec![stanza], HashSet::from([label])))
     }
 }

@@ -2,24 +2,15 @@
 //! `keyring-core` with an explicitly built store (never keyring's process-wide default store,
 //! which needs a session bus and remembers a failed start for the whole process).
 //!
-//! Stores ([`Store`]):
-//! - `secret-service` (Linux default): the freedesktop Secret Service (gnome-keyring, KWallet,
-//!   KeePassXC) over D-Bus, spoken by pure-Rust zbus; items go to the default (login)
-//!   collection with the attributes `service` and `username`. Writes go through keyring-core's
-//!   session, encrypted with RustCrypto after a Diffie-Hellman exchange; reads and lists of
-//!   vault items use a plain session (the values are age ciphertext), which spares every
-//!   command that exchange. [`KeychainBackend::open_for_secrets`] (the keychain unlock slot,
-//!   whose value is the master identity) encrypts every transfer.
-//! - `keyutils` (Linux): the kernel key-management facility. Keys live in the caller's session
-//!   keyring (inherited by every process of a login session) and are linked into the user's
-//!   persistent keyring. **Volatile**: they are gone after a reboot, and after logout once the
-//!   persistent keyring expires (`/proc/sys/kernel/keys/persistent_keyring_expiry`, 3 days by
-//!   default); a process outside any session keyring it possesses is refused. One key holds
-//!   at most 32,767 bytes, and the kernel caps each user's keys (`/proc/sys/kernel/keys/
-//!   maxbytes` and `maxkeys`: 20,000 bytes and 200 keys by default for users other than root,
-//!   so about 40 of vault's ~500-byte items).
-//! - `macos` (macOS default): the login keychain. `windows` (Windows default): the Credential
-//!   Manager. Both build only on their own OS and are not exercised by this project's tests.
+//! Stores ([`Store`]), each in a module of its own that is built only on its OS:
+//! - `secret-service` (Linux default): the freedesktop Secret Service over D-Bus
+//!   (`secret_service.rs`).
+//! - `keyutils` (Linux): the kernel key-management facility; **volatile** (`keyutils.rs`).
+//! - `macos` (macOS default): the login keychain (`macos.rs`); type-checked by CI, not
+//!   exercised by this project's tests.
+//!
+//! A store of another OS is refused with an error that says so. There is no Windows store: the
+//! crate is Unix-only (file modes, uid checks).
 //!
 //! Item `NAME` of a vault whose service is `SERVICE` is the credential (`SERVICE`, `NAME`).
 //! On the Secret Service the value is stored base64-encoded, because KWallet's implementation
@@ -32,6 +23,13 @@
 //! `replace`, keyutils `add_key` on an existing description), so a reader sees the old or the
 //! new bytes. Nothing here ever falls back to another store or to a file: an unreachable or
 //! locked keychain is an error that says how to fix it.
+
+#[cfg(target_os = "linux")]
+mod keyutils;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "linux")]
+mod secret_service;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -56,8 +54,6 @@ pub enum Store {
     Keyutils,
     /// The macOS login keychain.
     MacOs,
-    /// The Windows Credential Manager.
-    Windows,
 }
 
 impl Store {
@@ -65,20 +61,17 @@ impl Store {
     pub fn os_default() -> Store {
         if cfg!(target_os = "macos") {
             Store::MacOs
-        } else if cfg!(target_os = "windows") {
-            Store::Windows
         } else {
             Store::SecretService
         }
     }
 
-    /// Parses a store name (`secret-service`, `keyutils`, `macos`, `windows`).
+    /// Parses a store name (`secret-service`, `keyutils`, `macos`).
     pub fn parse(name: &str) -> Option<Store> {
         Some(match name {
             "secret-service" | "secretservice" => Store::SecretService,
             "keyutils" | "kernel" => Store::Keyutils,
             "macos" => Store::MacOs,
-            "windows" => Store::Windows,
             _ => return None,
         })
     }
@@ -89,7 +82,6 @@ impl Store {
             Store::SecretService => "secret-service",
             Store::Keyutils => "keyutils",
             Store::MacOs => "macos",
-            Store::Windows => "windows",
         }
     }
 
@@ -97,8 +89,6 @@ impl Store {
     fn max_len(self) -> usize {
         match self {
             Store::Keyutils => KEYUTILS_MAX,
-            // The Credential Manager's blob limit (CRED_MAX_CREDENTIAL_BLOB_SIZE).
-            Store::Windows => 5 * 512,
             _ => 1 << 20,
         }
     }
@@ -115,7 +105,6 @@ impl Store {
                  possesses (a login session has one; otherwise run vault under `keyctl session -`)"
             }
             Store::MacOs => "the macOS keychain refused access: unlock the login keychain",
-            Store::Windows => "the Windows Credential Manager refused access",
         }
     }
 
@@ -129,36 +118,11 @@ impl Store {
         };
         match self {
             #[cfg(target_os = "linux")]
-            Store::SecretService => {
-                let store: Arc<CredentialStore> = zbus_secret_service_keyring_store::Store::new()
-                    .map_err(|e| unreachable_bus(&e))?;
-                Ok(store)
-            }
+            Store::SecretService => secret_service::build(),
             #[cfg(target_os = "linux")]
-            Store::Keyutils => {
-                let config = HashMap::from([("service_no_divider", "true")]);
-                let store: Arc<CredentialStore> =
-                    linux_keyutils_keyring_store::Store::new_with_configuration(&config).map_err(
-                        |e| Error::Other(format!("the kernel keyring: {}", one_line(&e))),
-                    )?;
-                Ok(store)
-            }
+            Store::Keyutils => keyutils::build(),
             #[cfg(target_os = "macos")]
-            Store::MacOs => {
-                let store: Arc<CredentialStore> =
-                    apple_native_keyring_store::keychain::Store::new().map_err(|e| {
-                        Error::Other(format!("the macOS keychain: {}", one_line(&e)))
-                    })?;
-                Ok(store)
-            }
-            #[cfg(target_os = "windows")]
-            Store::Windows => {
-                let store: Arc<CredentialStore> = windows_native_keyring_store::Store::new()
-                    .map_err(|e| {
-                        Error::Other(format!("the Windows Credential Manager: {}", one_line(&e)))
-                    })?;
-                Ok(store)
-            }
+            Store::MacOs => macos::build(),
             #[allow(unreachable_patterns)]
             other => Err(unavailable(other.name())),
         }
@@ -213,19 +177,19 @@ impl KeychainBackend {
                 "a keychain service name is 1 to 64 of letters, digits and -_.:",
             ));
         }
-        let store = OnceLock::new();
+        // Ciphertext items on the Secret Service are read over a plain session on a
+        // connection of their own; keyring-core's store waits for the first write.
+        let plain_reads = cfg!(target_os = "linux") && which == Store::SecretService && !secrets;
         #[cfg(target_os = "linux")]
-        let plain = if which == Store::SecretService && !secrets {
-            Some(zbus::blocking::Connection::session().map_err(|e| unreachable_bus(&e))?)
+        let plain = if plain_reads {
+            Some(secret_service::connect()?)
         } else {
             None
         };
-        #[cfg(target_os = "linux")]
-        if plain.is_none() {
+        let store = OnceLock::new();
+        if !plain_reads {
             let _ = store.set(which.build()?);
         }
-        #[cfg(not(target_os = "linux"))]
-        let _ = store.set(which.build()?);
         Ok(KeychainBackend {
             store,
             which,
@@ -242,46 +206,6 @@ impl KeychainBackend {
         }
         let store = self.which.build()?;
         Ok(self.store.get_or_init(|| store))
-    }
-
-    /// Reads `name` over a plain Secret Service session: `None` when this is not such a
-    /// backend (use keyring-core), else whether it exists and, with `value`, its bytes.
-    #[cfg(target_os = "linux")]
-    fn plain_read(&self, name: &str, value: bool) -> Option<Result<Option<Vec<u8>>, Error>> {
-        use secret_service::blocking::SecretService;
-        use secret_service::EncryptionType;
-        let conn = self.plain.clone()?;
-        let fail = |e: secret_service::Error| {
-            Error::Other(format!(
-                "{} ({name}): {}\n  hint: {}",
-                self.location(),
-                one_line(&e),
-                self.which.access_hint()
-            ))
-        };
-        let read = || -> Result<Option<Vec<u8>>, Error> {
-            self.entry_name(name)?;
-            let ss =
-                SecretService::connect_with_existing(EncryptionType::Plain, conn).map_err(fail)?;
-            let spec = HashMap::from([("service", self.service.as_str()), ("username", name)]);
-            let found = ss.search_items(spec).map_err(fail)?;
-            let items: Vec<_> = found.unlocked.iter().chain(found.locked.iter()).collect();
-            match items.len() {
-                0 => return Ok(None),
-                1 => {}
-                n => return Err(self.ambiguous(name, n)),
-            }
-            if !value {
-                return Ok(Some(Vec::new()));
-            }
-            if !found.locked.is_empty() {
-                // Asks the keyring to unlock (a desktop prompt); refused, it is an error.
-                ss.unlock_all(&items).map_err(fail)?;
-            }
-            let text = Zeroizing::new(items[0].get_secret().map_err(fail)?);
-            self.decode(name, &text).map(Some)
-        };
-        Some(read())
     }
 
     fn entry(&self, name: &str) -> Result<Entry, Error> {
@@ -330,7 +254,7 @@ impl KeychainBackend {
             KError::NoStorageAccess(inner) => Error::Other(format!(
                 "{} ({name}): {}\n  hint: {}",
                 self.location(),
-                crate::helper::sanitize(inner.to_string().as_bytes()),
+                crate::process::sanitize(inner.to_string().as_bytes()),
                 self.which.access_hint()
             )),
             KError::Ambiguous(entries) => self.ambiguous(name, entries.len()),
@@ -354,98 +278,10 @@ impl KeychainBackend {
     fn check_really_missing(&self, name: &str) -> Result<(), Error> {
         #[cfg(target_os = "linux")]
         if self.which == Store::Keyutils {
-            use linux_keyutils::{KeyRing, KeyRingIdentifier};
-            let _ = KeyRing::get_persistent(KeyRingIdentifier::Session);
-            let found = KeyRing::from_special_id(KeyRingIdentifier::Session, false)
-                .and_then(|ring| ring.search(&format!("keyring:{name}@{}", self.service)))
-                .is_ok();
-            if found {
-                return Err(Error::Other(format!(
-                    "{} holds {name}, but this process cannot use it: it has no session keyring \
-                     of its own\n  hint: {}",
-                    self.location(),
-                    self.which.access_hint()
-                )));
-            }
+            return self.keyutils_check_really_missing(name);
         }
         let _ = name;
         Ok(())
-    }
-
-    #[cfg(target_os = "linux")]
-    /// The names of this service's items on the Secret Service: one search, then every item's
-    /// attributes asked for at once over the one connection (keyring-core asks item by item,
-    /// about 1 ms each). Names are attributes, readable without unlocking the collection; no
-    /// secret crosses the bus, so the session needs no key exchange.
-    #[cfg(target_os = "linux")]
-    fn list_secret_service(&self) -> Result<Vec<String>, Error> {
-        use secret_service::{EncryptionType, SecretService};
-        let fail = |e: secret_service::Error| {
-            Error::Other(format!(
-                "{}: listing: {}\n  hint: {}",
-                self.location(),
-                one_line(&e),
-                self.which.access_hint()
-            ))
-        };
-        futures_lite::future::block_on(async {
-            let ss = match &self.plain {
-                Some(conn) => {
-                    SecretService::connect_with_existing(
-                        EncryptionType::Plain,
-                        conn.inner().clone(),
-                    )
-                    .await
-                }
-                None => SecretService::connect(EncryptionType::Plain).await,
-            }
-            .map_err(fail)?;
-            let found = ss
-                .search_items(HashMap::from([("service", self.service.as_str())]))
-                .await
-                .map_err(fail)?;
-            let items = found.unlocked.iter().chain(found.locked.iter());
-            let attributes =
-                futures_util::future::join_all(items.map(|i| i.get_attributes())).await;
-            Ok(attributes
-                .into_iter()
-                // An item deleted since the search is simply not listed.
-                .filter_map(Result::ok)
-                .filter(|a| a.get("service") == Some(&self.service))
-                .filter_map(|mut a| a.remove("username"))
-                .collect())
-        })
-    }
-
-    fn list_keyutils(&self) -> Result<Vec<String>, Error> {
-        use linux_keyutils::{KeyRing, KeyRingIdentifier};
-        let access = |e: linux_keyutils::KeyError| {
-            Error::Other(format!(
-                "{}: listing the session keyring: {e:?}\n  hint: {}",
-                self.location(),
-                self.which.access_hint()
-            ))
-        };
-        let suffix = format!("@{}", self.service);
-        let mut names = Vec::new();
-        let mut rings =
-            vec![KeyRing::from_special_id(KeyRingIdentifier::Session, false).map_err(access)?];
-        rings.extend(KeyRing::get_persistent(KeyRingIdentifier::Session).ok());
-        for ring in rings {
-            let links = ring.get_links(65_536).map_err(access)?;
-            for link in links.iter() {
-                let Some(key) = link.as_key() else { continue };
-                let Ok(meta) = key.metadata() else { continue };
-                let name = meta
-                    .get_description()
-                    .strip_prefix("keyring:")
-                    .and_then(|d| d.strip_suffix(suffix.as_str()));
-                if let Some(name) = name.filter(|n| !n.is_empty()) {
-                    names.push(name.to_owned());
-                }
-            }
-        }
-        Ok(names)
     }
 }
 
@@ -459,7 +295,6 @@ impl Backend for KeychainBackend {
             Store::SecretService => "the Secret Service",
             Store::Keyutils => "the kernel keyring (volatile: cleared at reboot)",
             Store::MacOs => "the macOS keychain",
-            Store::Windows => "the Windows Credential Manager",
         };
         format!("{what} (service {})", self.service)
     }
@@ -530,16 +365,13 @@ impl Backend for KeychainBackend {
     }
 
     fn list(&self) -> Result<Vec<String>, Error> {
-        let mut names = match self.which {
+        let mut names: Vec<String> = match self.which {
             #[cfg(target_os = "linux")]
             Store::Keyutils => self.list_keyutils()?,
             #[cfg(target_os = "linux")]
             Store::SecretService => self.list_secret_service()?,
             _ => {
-                let spec = match self.which {
-                    Store::Windows => HashMap::new(),
-                    _ => HashMap::from([("service", self.service.as_str())]),
-                };
+                let spec = HashMap::from([("service", self.service.as_str())]);
                 let found = self
                     .store()?
                     .search(&spec)
@@ -558,26 +390,9 @@ impl Backend for KeychainBackend {
     }
 }
 
-/// The Secret Service cannot be reached over the D-Bus session bus.
-#[cfg(target_os = "linux")]
-fn unreachable_bus(e: &dyn std::fmt::Display) -> Error {
-    let bus = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
-        "DBUS_SESSION_BUS_ADDRESS is set"
-    } else {
-        "DBUS_SESSION_BUS_ADDRESS is not set"
-    };
-    Error::Other(format!(
-        "cannot reach the Secret Service over the D-Bus session bus ({bus}): {}\n  \
-         hint: run vault in a desktop session with gnome-keyring or KWallet running; \
-         on a headless machine use `dbus-run-session` and `gnome-keyring-daemon --unlock`, \
-         or another backend (keychain:keyutils, pass, file)",
-        one_line(e)
-    ))
-}
-
 /// An error's text on one line, control characters escaped.
 fn one_line(e: &dyn std::fmt::Display) -> String {
-    crate::helper::sanitize(e.to_string().as_bytes())
+    crate::process::sanitize(e.to_string().as_bytes())
 }
 
 #[cfg(test)]
@@ -586,15 +401,11 @@ mod tests {
 
     #[test]
     fn store_names_round_trip() {
-        for s in [
-            Store::SecretService,
-            Store::Keyutils,
-            Store::MacOs,
-            Store::Windows,
-        ] {
+        for s in [Store::SecretService, Store::Keyutils, Store::MacOs] {
             assert_eq!(Store::parse(s.name()), Some(s));
         }
         assert_eq!(Store::parse("gnome"), None);
+        assert_eq!(Store::parse("windows"), None);
     }
 
     #[cfg(target_os = "linux")]
