@@ -1,5 +1,6 @@
 //! The pass backend's real parts: a throwaway GnuPG key and password store, and Debian's
-//! docker-credential-pass as the `vault-backend-pass` helper.
+//! docker-credential-pass as the `vault-backend-pass` helper, made by scripts/lib/real-parts.sh
+//! (as bench/run.sh makes them).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,55 +23,15 @@ impl Gpg {
             .tempdir_in("/tmp")
             .unwrap();
         let g = Gpg { dir };
-        std::fs::create_dir(g.home()).unwrap();
-        std::fs::set_permissions(
-            g.home(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        let params = "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nSubkey-Type: ecdh\nSubkey-Curve: cv25519\nName-Real: vault test\nName-Email: test@vault.invalid\nExpire-Date: 0\n%commit\n";
-        std::fs::write(g.dir.path().join("params"), params).unwrap();
-        let out = g
-            .cmd("gpg")
-            .args(["--batch", "--quiet", "--gen-key"])
-            .arg(g.dir.path().join("params"))
-            .output()
-            .unwrap();
-        assert_success(&out, &["gpg --gen-key"]);
-        let out = g
-            .cmd("gpg")
-            .args(["--batch", "--with-colons", "-K"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        let fpr = text
-            .lines()
-            .find(|l| l.starts_with("fpr:"))
-            .unwrap()
-            .split(':')
-            .nth(9)
-            .unwrap()
-            .to_owned();
-        assert_success(
-            &g.cmd("pass").args(["init", &fpr]).output().unwrap(),
-            &["pass init"],
-        );
-        assert_success(
-            &g.cmd("pass").args(["git", "init"]).output().unwrap(),
-            &["pass git init"],
-        );
-        // The helper: Debian's docker-credential-pass under vault's helper name.
-        std::fs::create_dir(g.dir.path().join("bin")).unwrap();
-        let real = String::from_utf8(
-            Command::new("sh")
-                .args(["-c", "command -v docker-credential-pass"])
+        for step in ["pass_store", "helper_link"] {
+            let out = Command::new("bash")
+                .arg(super::REAL_PARTS)
+                .arg(step)
+                .arg(g.dir.path())
                 .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
-        std::os::unix::fs::symlink(real.trim(), g.dir.path().join("bin/vault-backend-pass"))
-            .unwrap();
+                .unwrap();
+            assert_success(&out, &["real-parts.sh", step]);
+        }
         Some(g)
     }
     pub fn home(&self) -> PathBuf {

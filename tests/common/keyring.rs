@@ -1,5 +1,5 @@
-//! The keychain backend's real parts: gnome-keyring's Secret Service on a private D-Bus bus,
-//! and the kernel keyring.
+//! The keychain backend's real parts: gnome-keyring's Secret Service on a private D-Bus bus
+//! (started by scripts/lib/real-parts.sh, as bench/run.sh does), and the kernel keyring.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -7,10 +7,10 @@ use std::process::{Command, Stdio};
 use super::{have, require};
 
 /// A private D-Bus session bus with gnome-keyring's Secret Service on it, its login keyring
-/// unlocked with a known password; both processes end when this is dropped.
+/// unlocked with a known password: `real-parts.sh keyring_serve`, which ends both daemons when
+/// its stdin closes (this is dropped, or the test process dies).
 pub struct Keyring {
-    bus: std::process::Child,
-    daemon: std::process::Child,
+    serve: std::process::Child,
     pub address: String,
     dir: tempfile::TempDir,
 }
@@ -25,71 +25,33 @@ impl Keyring {
             .prefix("kr")
             .tempdir_in("/tmp")
             .unwrap();
-        for d in ["run", "data", "home"] {
-            std::fs::create_dir(dir.path().join(d)).unwrap();
-        }
-        std::fs::set_permissions(
-            dir.path().join("run"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        let mut bus = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
-            .arg(format!(
-                "--address=unix:path={}",
-                dir.path().join("bus").display()
-            ))
+        let mut serve = Command::new("bash")
+            .arg(super::REAL_PARTS)
+            .arg("keyring_serve")
+            .arg(dir.path())
+            .arg("keyring-pw")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let mut address = String::new();
-        BufReader::new(bus.stdout.take().unwrap())
+        BufReader::new(serve.stdout.take().unwrap())
             .read_line(&mut address)
             .unwrap();
         let address = address.trim().to_owned();
-        assert!(
-            address.starts_with("unix:"),
-            "dbus-daemon printed {address:?}"
-        );
-        let mut daemon = Command::new("gnome-keyring-daemon")
-            .args(["--foreground", "--unlock", "--components=secrets"])
-            .env("DBUS_SESSION_BUS_ADDRESS", &address)
-            .env("XDG_RUNTIME_DIR", dir.path().join("run"))
-            .env("XDG_DATA_HOME", dir.path().join("data"))
-            .env("HOME", dir.path().join("home"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = daemon.stdin.take().unwrap();
-            stdin.write_all(b"keyring-pw").unwrap();
+        if !address.starts_with("unix:") {
+            let out = serve.wait_with_output().unwrap();
+            panic!(
+                "real-parts.sh keyring_serve printed {address:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
-        let k = Keyring {
-            bus,
-            daemon,
+        Some(Keyring {
+            serve,
             address,
             dir,
-        };
-        for _ in 0..100 {
-            let out = k
-                .dbus_send(&[
-                    "--dest=org.freedesktop.DBus",
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus.NameHasOwner",
-                    "string:org.freedesktop.secrets",
-                ])
-                .output()
-                .unwrap();
-            if String::from_utf8_lossy(&out.stdout).contains("boolean true") {
-                return Some(k);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("gnome-keyring-daemon did not take org.freedesktop.secrets");
+        })
     }
 
     /// `dbus-send --session --print-reply ARGS` on this bus.
@@ -155,10 +117,8 @@ impl Keyring {
 
 impl Drop for Keyring {
     fn drop(&mut self) {
-        let _ = self.daemon.kill();
-        let _ = self.daemon.wait();
-        let _ = self.bus.kill();
-        let _ = self.bus.wait();
+        drop(self.serve.stdin.take()); // EOF: the script ends both daemons, then exits
+        let _ = self.serve.wait();
         let _ = &self.dir;
     }
 }

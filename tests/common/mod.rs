@@ -1,6 +1,7 @@
 //! Shared helpers for the black-box tests: a private vault in a temp dir, run the real binary;
 //! and the real parts, one module each: [`moto`] (STS), [`keyring`] (gnome-keyring's Secret
-//! Service, the kernel keyring), [`gpg`] (pass + GnuPG, docker-credential-pass).
+//! Service, the kernel keyring), [`gpg`] (pass + GnuPG, docker-credential-pass). The real parts
+//! that bench/run.sh also sets up come from one shell file, scripts/lib/real-parts.sh.
 #![allow(dead_code, unused_imports)]
 
 pub mod gpg;
@@ -16,6 +17,8 @@ use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vault");
 pub const PASS: &str = "correct horse battery staple";
+/// The real parts' setup, shared with bench/run.sh.
+pub const REAL_PARTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/real-parts.sh");
 
 /// `vault exec prod -- aws sts get-caller-identity`, printing only the ARN.
 pub const EXEC_PROD_CALLER_ARN: &[&str] = &[
