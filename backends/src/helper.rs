@@ -131,19 +131,6 @@ impl HelperBackend {
         };
         self.fail(action, format_args!("{}: {message}", describe(out.status)))
     }
-
-    fn parse_json(
-        &self,
-        action: &str,
-        out: &Output,
-    ) -> Result<serde_json::Map<String, Value>, Error> {
-        // serde_json's syntax errors name a position, never the text, so they are safe to show.
-        match serde_json::from_slice::<Value>(&out.stdout) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(self.fail(action, "its output is JSON but not an object")),
-            Err(e) => Err(self.fail(action, format_args!("its output is not valid JSON ({e})"))),
-        }
-    }
 }
 
 impl Backend for HelperBackend {
@@ -164,33 +151,7 @@ impl Backend for HelperBackend {
             }
             return Err(self.exit_error("get", &out));
         }
-        let map = self.parse_json("get", &out)?;
-        // Older helpers (docker-credential-pass 0.6) answer a missing credential with exit 0
-        // and empty fields; vault always stores a user name, so that is "not found".
-        let empty = |field: &str| {
-            map.get(field)
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-        };
-        if empty("Username") && empty("Secret") {
-            return Ok(None);
-        }
-        let secret = match map.get("Secret") {
-            Some(Value::String(s)) => s,
-            Some(_) => return Err(self.fail("get", "its answer's \"Secret\" is not a string")),
-            None => return Err(self.fail("get", "its answer has no \"Secret\" field")),
-        };
-        base64::engine::general_purpose::STANDARD
-            .decode(secret.trim())
-            .map(Some)
-            .map_err(|_| {
-                self.fail(
-                    "get",
-                    format_args!(
-                        "the secret stored for {url} is not base64, so vault did not store it"
-                    ),
-                )
-            })
+        parse_get_reply(&out.stdout, &url).map_err(|e| self.fail("get", e))
     }
 
     fn set(&self, name: &str, value: &[u8]) -> Result<(), Error> {
@@ -235,16 +196,59 @@ impl Backend for HelperBackend {
         if !out.status.success() {
             return Err(self.exit_error("list", &out));
         }
-        let map = self.parse_json("list", &out)?;
-        let mut names: Vec<String> = map
-            .keys()
-            .filter_map(|url| url.strip_prefix(URL_PREFIX))
-            .filter_map(decode_name)
-            .collect();
-        names.sort();
-        names.dedup();
-        Ok(names)
+        parse_list_reply(&out.stdout).map_err(|e| self.fail("list", e))
     }
+}
+
+/// A helper's stdout as a JSON object. serde_json's syntax errors name a position, never the
+/// text, so they are safe to show.
+fn reply_object(stdout: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(stdout) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("its output is JSON but not an object".into()),
+        Err(e) => Err(format!("its output is not valid JSON ({e})")),
+    }
+}
+
+/// The value in a successful `get`'s stdout (`None`: not found); the error never quotes it.
+#[doc(hidden)]
+pub fn parse_get_reply(stdout: &[u8], url: &str) -> Result<Option<Vec<u8>>, String> {
+    let map = reply_object(stdout)?;
+    // Older helpers (docker-credential-pass 0.6) answer a missing credential with exit 0
+    // and empty fields; vault always stores a user name, so that is "not found".
+    let empty = |field: &str| {
+        map.get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    };
+    if empty("Username") && empty("Secret") {
+        return Ok(None);
+    }
+    let secret = match map.get("Secret") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err("its answer's \"Secret\" is not a string".into()),
+        None => return Err("its answer has no \"Secret\" field".into()),
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(secret.trim())
+        .map(Some)
+        .map_err(|_| {
+            format!("the secret stored for {url} is not base64, so vault did not store it")
+        })
+}
+
+/// The vault item names in a successful `list`'s stdout, sorted and deduplicated.
+#[doc(hidden)]
+pub fn parse_list_reply(stdout: &[u8]) -> Result<Vec<String>, String> {
+    let map = reply_object(stdout)?;
+    let mut names: Vec<String> = map
+        .keys()
+        .filter_map(|url| url.strip_prefix(URL_PREFIX))
+        .filter_map(decode_name)
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 fn check_helper_name(name: &str) -> Result<(), Error> {
