@@ -12,6 +12,8 @@ pub mod creds;
 pub mod ecs;
 pub mod error;
 pub mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod passphrase;
 pub mod plaintext;
 pub mod vault;
