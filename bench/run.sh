@@ -22,7 +22,7 @@ VAULT=$PWD/target/release/vault
 RUNS=${BENCH_RUNS:-5} WARMUP=${BENCH_WARMUP:-1} FAST_RUNS=${BENCH_FAST_RUNS:-300}
 STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC') LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vault-bench.XXXXXX")
-STS_PID="" GPG_DIR="" BUS_PID="" KEYRING_PID=""
+STS_PID="" GPG_DIR="" KEYRING_PID="" KEYRING_IN=""
 # stop PID: ends a background job of this script and reaps it.
 stop() {
   kill "$1" 2>/dev/null || true
@@ -41,8 +41,10 @@ cleanup() {
     VAULT_DIR=$d "$VAULT" lock --stop >/dev/null 2>&1 || true
   done
   if [ -n "$STS_PID" ]; then stop "$STS_PID"; fi
-  if [ -n "$KEYRING_PID" ]; then stop "$KEYRING_PID"; fi
-  if [ -n "$BUS_PID" ]; then stop "$BUS_PID"; fi
+  if [ -n "$KEYRING_PID" ]; then # EOF on its stdin: rp_keyring_serve ends both daemons
+    exec {KEYRING_IN}>&- 2>/dev/null || true
+    wait "$KEYRING_PID" 2>/dev/null || true
+  fi
   if [ -n "$GPG_DIR" ]; then
     GNUPGHOME=$GPG_DIR/g gpgconf --kill gpg-agent 2>/dev/null || true
     rm -rf "$GPG_DIR"
@@ -190,73 +192,42 @@ sts_vault() {
 # missing or does not start, it sets WHY and returns 1, and its backends are not measured.
 WHY=""
 
-# gpg_setup: a throwaway GnuPG home under /tmp (gpg-agent's socket path must fit 108 bytes) with
-# an unprotected ed25519/cv25519 key, and a git-tracked password store in $WORK initialised for
-# it; exports GNUPGHOME and PASSWORD_STORE_DIR. As tests/backends.rs's Gpg does.
+# The setup of pass + GnuPG, the helper and gnome-keyring is the tests' own
+# (scripts/lib/real-parts.sh); these wrappers export what the figures need and record what
+# cleanup must stop.
+# shellcheck source=../scripts/lib/real-parts.sh
+. scripts/lib/real-parts.sh
+
+# gpg_setup: a throwaway GnuPG home under /tmp (gpg-agent's socket path must fit 108 bytes)
+# with an unprotected key and a git-tracked password store for it; exports GNUPGHOME and
+# PASSWORD_STORE_DIR.
 gpg_setup() {
-  local c fpr
-  for c in pass gpg gpgconf; do
-    command -v "$c" >/dev/null || { WHY="\`$c\` is missing"; return 1; }
-  done
   GPG_DIR=$(mktemp -d /tmp/vb.XXXXXX)
-  export GNUPGHOME=$GPG_DIR/g PASSWORD_STORE_DIR=$WORK/pass-store
-  mkdir -m 700 "$GNUPGHOME"
-  printf '%s\n' '%no-protection' 'Key-Type: eddsa' 'Key-Curve: ed25519' 'Subkey-Type: ecdh' \
-    'Subkey-Curve: cv25519' 'Name-Real: vault bench' 'Name-Email: bench@vault.invalid' \
-    'Expire-Date: 0' '%commit' >"$GPG_DIR/params"
-  gpg --batch --quiet --gen-key "$GPG_DIR/params" </dev/null >&2 ||
-    { WHY="\`gpg --gen-key\` failed"; return 1; }
-  fpr=$(gpg --batch --with-colons -K | awk -F: '$1 == "fpr" { print $10; exit }')
-  [ -n "$fpr" ] || { WHY="gpg made no key"; return 1; }
-  pass init "$fpr" </dev/null >&2 || { WHY="\`pass init\` failed"; return 1; }
-  pass git init </dev/null >&2 || { WHY="\`pass git init\` failed"; return 1; }
+  rp_pass_store "$GPG_DIR" || { WHY=$RP_WHY; return 1; }
+  export GNUPGHOME=$GPG_DIR/g PASSWORD_STORE_DIR=$GPG_DIR/s
 }
 
-# helper_setup: $WORK/bin/vault-backend-pass -> Debian's docker-credential-pass, on PATH (the
-# helper:pass backend; it also needs gpg_setup's store).
+# helper_setup: vault-backend-pass -> Debian's docker-credential-pass, on PATH (the helper:pass
+# backend; it also needs gpg_setup's store).
 helper_setup() {
-  local real
-  real=$(command -v docker-credential-pass) || { WHY="\`docker-credential-pass\` is missing"; return 1; }
-  mkdir -p "$WORK/bin"
-  ln -s "$real" "$WORK/bin/vault-backend-pass"
+  rp_helper_link "$WORK" || { WHY=$RP_WHY; return 1; }
   export PATH=$WORK/bin:$PATH
 }
 
-# keyring_setup: a private D-Bus session bus at $WORK/kr/bus and gnome-keyring's Secret Service
-# on it, its login keyring (in $WORK) unlocked with a known password, as tests/common/mod.rs's
-# Keyring does; exports DBUS_SESSION_BUS_ADDRESS. Both processes end in cleanup.
+# keyring_setup: rp_keyring_serve as a coprocess (a private D-Bus bus and gnome-keyring's Secret
+# Service, its login keyring in $WORK/kr); exports DBUS_SESSION_BUS_ADDRESS. Cleanup closes the
+# coprocess's stdin, which ends both daemons.
 keyring_setup() {
-  local c dir=$WORK/kr address reply _
-  for c in dbus-daemon dbus-send gnome-keyring-daemon; do
-    command -v "$c" >/dev/null || { WHY="\`$c\` is missing"; return 1; }
-  done
-  mkdir -p "$dir/run" "$dir/data" "$dir/home"
-  dbus-daemon --session --nofork --print-address=1 --address="unix:path=$dir/bus" \
-    </dev/null >"$dir/address" 2>/dev/null &
-  BUS_PID=$!
-  for _ in $(seq 100); do # a whole line: the address is written
-    [ "$(wc -l <"$dir/address")" -ge 1 ] && break
-    sleep 0.1
-  done
-  address=$(head -1 "$dir/address")
-  [[ $address == unix:* ]] || { WHY="dbus-daemon printed no address in 10 s"; return 1; }
-  printf 'bench-keyring-pw' >"$dir/pw" # read to EOF by --unlock
-  DBUS_SESSION_BUS_ADDRESS=$address XDG_RUNTIME_DIR=$dir/run XDG_DATA_HOME=$dir/data \
-    HOME=$dir/home gnome-keyring-daemon --foreground --unlock --components=secrets \
-    <"$dir/pw" >/dev/null 2>&1 &
-  KEYRING_PID=$!
-  for _ in $(seq 100); do
-    reply=$(DBUS_SESSION_BUS_ADDRESS=$address dbus-send --session --print-reply \
-      --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner \
-      string:org.freedesktop.secrets 2>/dev/null) || true
-    if [[ $reply == *"boolean true"* ]]; then
-      export DBUS_SESSION_BUS_ADDRESS=$address
-      return 0
-    fi
-    sleep 0.1
-  done
-  WHY="gnome-keyring-daemon did not take org.freedesktop.secrets in 10 s"
-  return 1
+  local address=""
+  coproc KEYRING { rp_keyring_serve "$WORK/kr" bench-keyring-pw || echo "fail $RP_WHY"; }
+  KEYRING_PID=$KEYRING_PID KEYRING_IN=${KEYRING[1]}
+  read -r -t 30 address <&"${KEYRING[0]}" || true
+  if [[ $address != unix:* ]]; then
+    WHY=${address#fail }
+    WHY=${WHY:-"the Secret Service did not start in 30 s"}
+    return 1
+  fi
+  export DBUS_SESSION_BUS_ADDRESS=$address
 }
 
 # keyutils_setup: checks that `keyctl session -` works here (some containers forbid keyrings).

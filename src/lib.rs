@@ -10,6 +10,8 @@ pub mod cli;
 pub mod creds;
 pub mod error;
 pub mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod passphrase;
 pub mod secret;
 pub mod settings;

@@ -146,41 +146,50 @@ impl Endpoint {
                 return Err((400, "request too large"));
             }
         }
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {}
-            _ => return Err((400, "malformed request")),
-        }
-        if req.method != Some("GET") {
-            return Err((400, "only GET is served"));
-        }
-        let header = |name: &str| {
-            req.headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value)
-        };
-        // DNS rebinding: a browser tricked into calling us sends its own Host.
-        let host_ok = header("host").is_some_and(|h| {
-            h == format!("127.0.0.1:{}", self.port).as_bytes()
-                || h == format!("localhost:{}", self.port).as_bytes()
-        });
-        if !host_ok {
-            return Err((403, "foreign Host header"));
-        }
-        let Some(auth) = header("authorization") else {
-            return Err((401, "no authorization token"));
-        };
-        let auth = auth.strip_prefix(b"Bearer ").unwrap_or(auth);
-        if !bool::from(auth.ct_eq(self.token.as_bytes())) {
-            return Err((403, "wrong authorization token"));
-        }
-        if req.path != Some(PATH) {
-            return Err((404, "no such path"));
-        }
-        Ok(())
+        check_request(&buf, self.port, self.token.as_bytes())
     }
+}
+
+/// The checks on a request head read from a loopback peer: GET, Host, token, path. Apart from
+/// [`Endpoint`] so that `crate::fuzzing` can feed it bytes.
+pub(crate) fn check_request(
+    buf: &[u8],
+    port: u16,
+    token: &[u8],
+) -> std::result::Result<(), (u16, &'static str)> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err((400, "malformed request")),
+    }
+    if req.method != Some("GET") {
+        return Err((400, "only GET is served"));
+    }
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    };
+    // DNS rebinding: a browser tricked into calling us sends its own Host.
+    let host_ok = header("host").is_some_and(|h| {
+        h == format!("127.0.0.1:{port}").as_bytes() || h == format!("localhost:{port}").as_bytes()
+    });
+    if !host_ok {
+        return Err((403, "foreign Host header"));
+    }
+    let Some(auth) = header("authorization") else {
+        return Err((401, "no authorization token"));
+    };
+    let auth = auth.strip_prefix(b"Bearer ").unwrap_or(auth);
+    if !bool::from(auth.ct_eq(token)) {
+        return Err((403, "wrong authorization token"));
+    }
+    if req.path != Some(PATH) {
+        return Err((404, "no such path"));
+    }
+    Ok(())
 }
 
 /// The container-credentials JSON.
