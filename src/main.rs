@@ -2,10 +2,14 @@
 
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = vault::cli::Cli::parse();
+    let cli = match vault::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     // vault's own decisions at -v; the SDK's chatter only at -vv.
     use tracing_subscriber::prelude::*;
     let (ours, sdk) = match cli.global.verbose {
@@ -34,4 +38,20 @@ fn main() -> ExitCode {
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// Help and version print as clap prints them; a usage error reads like every other vault
+/// error (`vault: ...`, exit 2).
+fn usage_error(e: clap::Error) -> ExitCode {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    eprint!("vault: {}", text.strip_prefix("error: ").unwrap_or(&text));
+    ExitCode::from(vault::error::ExitCode::Usage as u8)
 }

@@ -8,13 +8,13 @@ use crate::secret::Secret;
 use crate::vault::item::{Item, LongTermKey};
 use crate::vault::key_name;
 
-use super::check_profile;
 use crate::settings::Settings;
 
 /// Arguments of `vault add`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The profile whose key this is.
+    #[arg(value_parser = super::args::profile_name)]
     pub profile: String,
     /// Take the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead of prompting.
     #[arg(long)]
@@ -26,7 +26,6 @@ pub struct Args {
 
 /// Runs `vault add`.
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
-    check_profile(&args.profile)?;
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let (id, secret) = if args.env {

@@ -7,7 +7,8 @@ use crate::aws::Request;
 use crate::error::{Error, Result};
 use crate::vault::slot::KdfParams;
 
-/// A profile name as vault stores it: item names and terminals need a safe alphabet.
+/// A profile name as vault stores it (clap's value parser for every PROFILE argument): item
+/// names and terminals need a safe alphabet.
 pub fn profile_name(name: &str) -> std::result::Result<String, String> {
     let ok = !name.is_empty()
         && name.len() <= 128
@@ -23,11 +24,6 @@ pub fn profile_name(name: &str) -> std::result::Result<String, String> {
             name.escape_debug().to_string()
         ))
     }
-}
-
-/// [`profile_name`] as a check, for names that do not come from clap.
-pub fn check_profile(name: &str) -> Result<()> {
-    profile_name(name).map(drop).map_err(Error::Usage)
 }
 
 /// Parses `900` (seconds), or a humantime duration: `15m`, `1h`, `1h30m`, `90s`.

@@ -3,21 +3,18 @@
 use crate::error::Result;
 use crate::vault::Busy;
 
-use super::check_profile;
 use crate::settings::Settings;
 
 /// Arguments of `vault clear`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Only this profile's sessions.
+    #[arg(value_parser = super::args::profile_name)]
     pub profile: Option<String>,
 }
 
 /// Runs `vault clear`.
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
-    if let Some(p) = &args.profile {
-        check_profile(p)?;
-    }
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let n = vault.drop_sessions(Busy::Wait, |id| {

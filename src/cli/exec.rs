@@ -7,13 +7,13 @@ use crate::error::Result;
 use crate::exec;
 use crate::secret::Secret;
 
-use super::check_profile;
 use crate::settings::Settings;
 
 /// Arguments of `vault exec`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The profile.
+    #[arg(value_parser = super::args::profile_name)]
     pub profile: String,
     #[command(flatten)]
     pub session: super::args::SessionArgs,
@@ -37,7 +37,6 @@ pub struct Args {
 
 /// Runs `vault exec`; returns the child's exit status when vault stays its parent.
 pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
-    check_profile(&args.profile)?;
     let parent: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     exec::check_not_nested(&parent)?;
     let argv = if args.command.is_empty() {

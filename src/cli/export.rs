@@ -7,7 +7,6 @@ use crate::creds::{shapes, Credentials};
 use crate::error::Result;
 use crate::secret::Secret;
 
-use super::check_profile;
 use crate::settings::Settings;
 
 /// Output formats.
@@ -27,6 +26,7 @@ pub enum Format {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The profile.
+    #[arg(value_parser = super::args::profile_name)]
     pub profile: String,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "env")]
@@ -37,7 +37,6 @@ pub struct Args {
 
 /// Runs `vault export`.
 pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
-    check_profile(&args.profile)?;
     let vault = crate::vault::Vault::open(ctx)?;
     let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let rt = super::runtime()?;

@@ -6,9 +6,6 @@
 //! parsing the result again, and written back atomically, only after every imported key was
 //! stored and read back from the vault.
 
-use std::fs::{File, OpenOptions, Permissions};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
@@ -21,7 +18,6 @@ use crate::secret::Secret;
 use crate::vault::item::{Item, LongTermKey};
 use crate::vault::{key_name, Unlocked};
 
-use super::check_profile;
 use crate::settings::Settings;
 
 /// Arguments of `vault import`.
@@ -32,7 +28,7 @@ pub struct Args {
     #[arg(long)]
     pub remove_plaintext: bool,
     /// Import only this profile (repeatable) [default: every profile with a long-term key].
-    #[arg(long = "profile", value_name = "NAME")]
+    #[arg(long = "profile", value_name = "NAME", value_parser = super::args::profile_name)]
     pub profiles: Vec<String>,
 }
 
@@ -46,9 +42,6 @@ struct Found {
 /// Runs `vault import`.
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let mut wanted = args.profiles;
-    for p in &wanted {
-        check_profile(p)?;
-    }
     wanted.sort();
     wanted.dedup();
     let path = credentials_path()?;
@@ -234,7 +227,7 @@ fn select(
             skip("it holds temporary credentials (aws_session_token); vault imports long-term keys only")?;
             continue;
         }
-        if check_profile(&name).is_err() {
+        if super::args::profile_name(&name).is_err() {
             skip("its name is not a valid vault profile name (letters, digits and -_.@+=,: only)")?;
             continue;
         }
@@ -359,73 +352,21 @@ fn remove_plaintext(
     if new.as_str() == text {
         return Ok(());
     }
-    replace_file(real, new.as_bytes()).map_err(|(op, source)| Error::Io {
-        op,
+    // The one atomic write, keeping the file's mode and owner.
+    let meta = std::fs::metadata(real).map_err(|source| Error::Io {
+        op: "reading the mode of",
         path: path.to_owned(),
         source,
+    })?;
+    let perms = vault_backends::fs::Perms::Keep(&meta);
+    vault_backends::fs::write_atomic(real, new.as_bytes(), perms).map_err(|e| match e {
+        vault_backends::Error::Io { op, source, .. } => Error::Io {
+            op,
+            path: path.to_owned(),
+            source,
+        },
+        e => Error::Backend(e),
     })
-}
-
-/// Atomically replaces `path` with `contents`: a new file in the same directory (O_EXCL,
-/// created 0600, then given the original's mode and owner), fsync, rename over the original,
-/// fsync of the directory. On failure before the rename the new file is removed.
-fn replace_file(
-    path: &Path,
-    contents: &[u8],
-) -> std::result::Result<(), (&'static str, std::io::Error)> {
-    let meta = std::fs::metadata(path).map_err(|e| ("reading the mode of", e))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (tmp, mut file) =
-        create_temp(dir, &base).map_err(|e| ("creating a temp file next to", e))?;
-    let written = (|| {
-        file.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
-            .map_err(|e| ("setting the mode of the new", e))?;
-        let new_meta = file.metadata().map_err(|e| ("writing", e))?;
-        if (new_meta.uid(), new_meta.gid()) != (meta.uid(), meta.gid()) {
-            std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()))
-                .map_err(|e| ("giving the original owner to the new", e))?;
-        }
-        file.write_all(contents).map_err(|e| ("writing", e))?;
-        file.sync_all().map_err(|e| ("syncing", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| ("replacing", e))
-    })();
-    drop(file);
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| ("syncing the directory of", e))
-}
-
-/// `.<name>.vault-import.<random>` in `dir`, created with O_CREAT|O_EXCL and mode 0600.
-fn create_temp(dir: &Path, base: &str) -> std::io::Result<(PathBuf, File)> {
-    let mut last = None;
-    for _ in 0..16 {
-        let tmp = dir.join(format!(
-            ".{base}.vault-import.{:016x}",
-            rand::random::<u64>()
-        ));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-        {
-            Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no free temp file name")))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
 use crate::settings::{BackendKind, Flags, Settings};
-pub use args::{check_profile, parse_duration};
+pub use args::parse_duration;
 
 /// `println!` that returns [`Error::StdoutClosed`] (or another write error) instead of
 /// panicking when stdout cannot be written, e.g. `vault list | head -1`.

@@ -3,19 +3,18 @@
 use crate::error::{Error, Result};
 use crate::vault::key_name;
 
-use super::check_profile;
 use crate::settings::Settings;
 
 /// Arguments of `vault remove`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The profile whose stored key to delete.
+    #[arg(value_parser = super::args::profile_name)]
     pub profile: String,
 }
 
 /// Runs `vault remove`.
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
-    check_profile(&args.profile)?;
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let name = key_name(&args.profile);

@@ -9,20 +9,19 @@ use crate::error::{Error, Result};
 use crate::vault::item::{Item, LongTermKey};
 use crate::vault::{key_name, Busy};
 
-use super::check_profile;
 use crate::settings::Settings;
 
 /// Arguments of `vault rotate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The profile whose stored key to rotate.
+    #[arg(value_parser = super::args::profile_name)]
     pub profile: String,
 }
 
 /// Runs `vault rotate`: CreateAccessKey, store the new key, drop sessions made from the old
 /// one, DeleteAccessKey on the old key (retrying while IAM propagates).
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
-    check_profile(&args.profile)?;
     let vault = crate::vault::Vault::open(ctx)?;
     let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let name = key_name(&args.profile);
