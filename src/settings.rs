@@ -221,6 +221,8 @@ pub struct Settings {
     pub runtime_dir: PathBuf,
     /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
     pub aws_region: Option<String>,
+    /// `AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL` is set: STS is not AWS's own.
+    pub sts_endpoint_overridden: bool,
 }
 
 impl Settings {
@@ -304,6 +306,8 @@ impl Settings {
             agent_idle,
             runtime_dir,
             aws_region: text("AWS_REGION").or_else(|| text("AWS_DEFAULT_REGION")),
+            sts_endpoint_overridden: env("AWS_ENDPOINT_URL_STS").is_some()
+                || env("AWS_ENDPOINT_URL").is_some(),
         })
     }
 }

@@ -671,3 +671,149 @@ fn rotate_drops_only_the_sessions_made_from_the_rotated_key() {
     caller_arn(&env, &moto, "other-role");
     assert_eq!(moto.sts_calls(), before);
 }
+
+/// The SDKs let `AWS_REGION` / `AWS_DEFAULT_REGION` beat the profile's `region`; vault signed
+/// STS for the profile's region and overwrote the user's variable in the child.
+#[test]
+fn the_environments_region_beats_the_profiles_for_sts_and_the_child() {
+    let Some((env, moto)) = setup() else { return };
+    let mut c = env.cmd(&[
+        "exec",
+        "prod",
+        "--",
+        "sh",
+        "-c",
+        "echo $AWS_REGION $AWS_DEFAULT_REGION",
+    ]);
+    c.env("AWS_ENDPOINT_URL_STS", moto.url())
+        .env("AWS_REGION", "eu-central-1")
+        .env("AWS_DEFAULT_REGION", "eu-north-1");
+    let out = c.output().unwrap();
+    assert_success(&out, &["exec prod with AWS_REGION"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "eu-central-1 eu-north-1"
+    );
+    let calls = moto.calls();
+    assert!(!calls.is_empty());
+    for call in calls {
+        assert_eq!(call["_Region"], "eu-central-1", "{call}");
+    }
+    // --region beats both, for STS and the child.
+    let mut c = env.cmd(&[
+        "exec",
+        "a",
+        "--region",
+        "ap-south-1",
+        "--",
+        "sh",
+        "-c",
+        "echo $AWS_REGION",
+    ]);
+    c.env("AWS_ENDPOINT_URL_STS", moto.url())
+        .env("AWS_REGION", "eu-central-1");
+    let out = c.output().unwrap();
+    assert_success(&out, &["exec a --region"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ap-south-1");
+    assert_eq!(moto.calls().last().unwrap()["_Region"], "ap-south-1");
+}
+
+/// An explicit `--duration 15m` was answered with a cached session of an hour or more: who
+/// asks for short-lived credentials must never get long ones.
+#[test]
+fn an_explicit_duration_never_gets_a_session_that_outlives_it() {
+    let Some((env, moto)) = setup() else { return };
+    caller_arn(&env, &moto, "prod"); // caches a 1 h AssumeRole session
+    let assumed = moto.count("AssumeRole");
+    let out = exec(
+        &env,
+        &moto,
+        &[
+            "exec",
+            "prod",
+            "--duration",
+            "15m",
+            "--",
+            "sh",
+            "-c",
+            "echo $AWS_CREDENTIAL_EXPIRATION",
+        ],
+    );
+    assert_success(&out, &["exec prod --duration 15m"]);
+    assert_eq!(
+        moto.count("AssumeRole"),
+        assumed + 1,
+        "the 1 h session was reused"
+    );
+    let exp = String::from_utf8(out.stdout).unwrap();
+    let exp =
+        time::OffsetDateTime::parse(exp.trim(), &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let left = exp - time::OffsetDateTime::now_utc();
+    assert!(left <= time::Duration::minutes(16), "{left}");
+    // The short session now serves a second short request.
+    let out = exec(&env, &moto, &["exec", "prod", "-d", "15m", "--", "true"]);
+    assert_success(&out, &["exec prod -d 15m again"]);
+    assert_eq!(moto.count("AssumeRole"), assumed + 1);
+}
+
+/// Durations STS cannot grant are usage errors before any call: 12 h for a role, 1 h for a
+/// chained role, 36 h for GetSessionToken; under 15 minutes only for an overridden endpoint.
+#[test]
+fn durations_sts_cannot_grant_are_refused_before_any_call() {
+    let Some((env, moto)) = setup() else { return };
+    for (profile, duration) in [("prod", "13h"), ("b", "2h"), ("src", "37h")] {
+        let out = exec(
+            &env,
+            &moto,
+            &["exec", profile, "--duration", duration, "--", "true"],
+        );
+        assert_code(&out, 2, &format!("{profile} --duration {duration}"));
+    }
+    assert_eq!(moto.sts_calls(), 0);
+    // AWS's own endpoint (no override): 10 minutes is refused without a call.
+    let out = env.run(&["exec", "src", "--duration", "10m", "--", "true"]);
+    assert_code(&out, 2, "--duration 10m against AWS");
+    // An emulator: passed through, with a warning.
+    let out = exec(
+        &env,
+        &moto,
+        &["exec", "src", "--duration", "10m", "--", "true"],
+    );
+    assert_success(&out, &["--duration 10m against moto"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shorter than"));
+}
+
+/// A `credential_process` that prints its Expiration with a UTC offset: every timestamp vault
+/// hands out is UTC, since the JS SDK's container provider rejects offsets.
+#[test]
+fn credential_process_offsets_are_handed_out_as_utc() {
+    let Some((env, _moto)) = setup() else { return };
+    let later = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let plus2 = later
+        .to_offset(time::UtcOffset::from_hms(2, 0, 0).unwrap())
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert!(plus2.ends_with("+02:00"), "{plus2}");
+    let json = format!(
+        r#"{{"Version":1,"AccessKeyId":"ASIAOFFSET","SecretAccessKey":"s","SessionToken":"t","Expiration":"{plus2}"}}"#
+    );
+    std::fs::write(env.path("home/cp.json"), json).unwrap();
+    let config = format!(
+        "{CONFIG_TEXT}\n[profile offset]\ncredential_process = cat {}\n",
+        env.path("home/cp.json").display()
+    );
+    std::fs::write(env.path("home/aws-config"), config).unwrap();
+    let out = env.ok(&["export", "offset", "--format", "credential-process"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let exp = v["Expiration"].as_str().unwrap();
+    assert!(exp.ends_with('Z'), "{exp}");
+    let parsed =
+        time::OffsetDateTime::parse(exp, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(parsed, later);
+    let env_out = env.ok(&["export", "offset", "--format", "env"]);
+    assert!(
+        env_out.contains(&format!("AWS_CREDENTIAL_EXPIRATION={exp}")),
+        "{env_out}"
+    );
+}

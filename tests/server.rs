@@ -190,3 +190,26 @@ print(json.load(urllib.request.urlopen(req))["AccessKeyId"])
         "{out:?}"
     );
 }
+
+/// `--server --no-session` on a plain stored key served credentials without a token, which
+/// every SDK's container provider rejects: a usage error before the child, no STS call.
+#[test]
+fn server_refuses_to_serve_a_long_term_key() {
+    let Some((env, moto)) = setup() else { return };
+    let marker = env.path("child-ran");
+    let mut c = env.cmd(&[
+        "exec",
+        "src",
+        "--server",
+        "--no-session",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    c.env("AWS_ENDPOINT_URL_STS", moto.url());
+    let out = c.output().unwrap();
+    assert_code(&out, 2, "--server --no-session on a stored key");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-session"));
+    assert!(!marker.exists(), "the child ran");
+    assert_eq!(moto.sts_calls(), 0);
+}

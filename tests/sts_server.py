@@ -29,8 +29,10 @@ def logged(environ, start_response):
     params = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     if "Action" in params:
         auth = environ.get("HTTP_AUTHORIZATION", "")
-        key = auth.split("Credential=")[1].split("/")[0] if "Credential=" in auth else ""
-        params["_AccessKeyId"] = key
+        scope = auth.split("Credential=")[1].split(",")[0].split("/") if "Credential=" in auth else []
+        params["_AccessKeyId"] = scope[0] if scope else ""
+        # The region the request was signed for (the credential scope's third part).
+        params["_Region"] = scope[2] if len(scope) > 2 else ""
         with lock:
             log.write(json.dumps(params) + "\n")
     return app(environ, start_response)

@@ -88,19 +88,31 @@ pub fn fresh(s: &Session, now: OffsetDateTime) -> Option<Duration> {
     (left > margin).then(|| left.try_into().unwrap_or_default())
 }
 
+/// Slack for [`lookup`]'s `max_left`: STS's clock and ours.
+const CLOCK_SLACK: Duration = Duration::from_secs(60);
+
 /// A fresh session sealed under `key`, if there is one; says which on `-v` when
-/// `quiet` is false. A broken backend is an error, never a silent miss (aws-vault's mistake);
-/// an unreadable item is a miss that the refresh replaces.
+/// `quiet` is false. With `max_left` (an explicit `--duration`), a session that would outlive
+/// it is a miss: whoever asks for short-lived credentials never gets long ones. A broken
+/// backend is an error, never a silent miss (aws-vault's mistake); an unreadable item is a
+/// miss that the refresh replaces.
 pub(crate) fn lookup(
     vault: &Unlocked<'_>,
     name: &str,
     key: &CacheKey<'_>,
+    max_left: Option<Duration>,
     quiet: bool,
 ) -> Result<Option<Session>> {
     let miss = match vault.get(name) {
         Ok(Some(Item {
             session: Some(s), ..
         })) if s.serves == key.text() => match fresh(&s, OffsetDateTime::now_utc()) {
+            Some(left) if max_left.is_some_and(|max| left > max + CLOCK_SLACK) => format!(
+                "cached session for {} outlives --duration ({} min left); calling {}",
+                key.profile,
+                left.as_secs() / 60,
+                key.op
+            ),
             Some(left) => {
                 tracing::info!(
                     "using cached session for {}: {} min left",
@@ -134,12 +146,14 @@ pub(crate) fn lookup(
     Ok(None)
 }
 
-/// The generic cache wrapper: returns the sealed session under `key` if it is fresh, else
+/// The generic cache wrapper: returns the sealed session under `key` if it is fresh (and
+/// lives no longer than `max_left`, see [`lookup`]), else
 /// calls `fetch`, seals the result and returns it, and whether it called. Holds the item's lock
 /// across the refresh so that concurrent processes make one STS call between them.
 pub(crate) async fn cached<F, Fut>(
     vault: &Unlocked<'_>,
     key: &CacheKey<'_>,
+    max_left: Option<Duration>,
     fetch: F,
 ) -> Result<(Session, bool)>
 where
@@ -148,7 +162,7 @@ where
 {
     let name = session_name(&key.id());
     let _lock = vault.lock(&name)?;
-    if let Some(session) = lookup(vault, &name, key, false)? {
+    if let Some(session) = lookup(vault, &name, key, max_left, false)? {
         return Ok((session, false));
     }
     let session = fetch(key.text()).await?;

@@ -229,6 +229,8 @@ pub(crate) struct Walk<'u, 'v> {
     /// under `--no-session`.
     creds: Option<Credentials>,
     steps: Vec<Step<'u>>,
+    /// An explicit `--duration`: the last step's session may not outlive it.
+    max_left: Option<Duration>,
 }
 
 impl<'u, 'v> Walk<'u, 'v> {
@@ -327,6 +329,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             stored,
             creds,
             steps,
+            max_left: request.duration,
         })
     }
 
@@ -336,7 +339,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             return Ok(None);
         };
         let name = session_name(&last.key.id());
-        Ok(cache::lookup(self.vault, &name, &last.key, true)?.map(session_creds))
+        Ok(cache::lookup(self.vault, &name, &last.key, self.max_left, true)?.map(session_creds))
     }
 
     /// Cold: walks the steps, each answered from the cache or by STS (for `profile`'s
@@ -354,6 +357,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             stored,
             mut creds,
             steps,
+            max_left,
         } = self;
         // Made on first use: a run answered from the cache never loads the SDK's config.
         let sts_cell = tokio::sync::OnceCell::<Sts>::new();
@@ -367,57 +371,61 @@ impl<'u, 'v> Walk<'u, 'v> {
             }
         };
         let mut refreshed = vec![];
-        for step in &steps {
+        let last = steps.len().saturating_sub(1);
+        for (i, step) in steps.iter().enumerate() {
             let (mfa, known, source_key, source_mfa) = (&mut *mfa, &creds, &stored, &source_mfa);
-            let (session, called) = cache::cached(vault, &step.key, move |serves| async move {
-                let long_term;
-                let from = match (known, source_key) {
-                    (Some(c), _) => c,
-                    (None, Some(key)) => {
-                        long_term = Credentials::from(key.item()?);
-                        &long_term
-                    }
-                    (None, None) => return Err(Error::NoKey(profile.to_owned())),
-                };
-                // GetSessionToken carries the source's MFA; the first AssumeRole carries its
-                // own only when no MFA'd session comes before it (the key says which it may
-                // send).
-                let mfa_serial = match step.role {
-                    None => source_mfa()?,
-                    Some(_) => match step.key.mfa_serial {
-                        Some(serial) if !(after_session_token && source_mfa()?.is_some()) => {
-                            Some(serial.to_owned())
+            let max_left = max_left.filter(|_| i == last);
+            let (session, called) =
+                cache::cached(vault, &step.key, max_left, move |serves| async move {
+                    let long_term;
+                    let from = match (known, source_key) {
+                        (Some(c), _) => c,
+                        (None, Some(key)) => {
+                            long_term = Credentials::from(key.item()?);
+                            &long_term
                         }
-                        _ => None,
-                    },
-                };
-                let code = match &mfa_serial {
-                    Some(serial) => Some(mfa.code(serial)?),
-                    None => None,
-                };
-                let m = mfa_serial
-                    .as_deref()
-                    .zip(code.as_ref())
-                    .map(|(serial, code)| Mfa { serial, code });
-                match step.role {
-                    None => {
-                        sts()
-                            .await
-                            .get_session_token(from, step.duration, m, serves)
-                            .await
+                        (None, None) => return Err(Error::NoKey(profile.to_owned())),
+                    };
+                    // GetSessionToken carries the source's MFA; the first AssumeRole carries its
+                    // own only when no MFA'd session comes before it (the key says which it may
+                    // send).
+                    let mfa_serial = match step.role {
+                        None => source_mfa()?,
+                        Some(_) => match step.key.mfa_serial {
+                            Some(serial) if !(after_session_token && source_mfa()?.is_some()) => {
+                                Some(serial.to_owned())
+                            }
+                            _ => None,
+                        },
+                    };
+                    let code = match &mfa_serial {
+                        Some(serial) => Some(mfa.code(serial)?),
+                        None => None,
+                    };
+                    let m = mfa_serial
+                        .as_deref()
+                        .zip(code.as_ref())
+                        .map(|(serial, code)| Mfa { serial, code });
+                    match step.role {
+                        None => {
+                            sts()
+                                .await
+                                .get_session_token(from, step.duration, m, serves)
+                                .await
+                        }
+                        Some(role) => {
+                            let session_name =
+                                role.role_session_name.clone().unwrap_or_else(|| {
+                                    format!("vault-{}", OffsetDateTime::now_utc().unix_timestamp())
+                                });
+                            sts()
+                                .await
+                                .assume_role(from, role, &session_name, step.duration, m, serves)
+                                .await
+                        }
                     }
-                    Some(role) => {
-                        let session_name = role.role_session_name.clone().unwrap_or_else(|| {
-                            format!("vault-{}", OffsetDateTime::now_utc().unix_timestamp())
-                        });
-                        sts()
-                            .await
-                            .assume_role(from, role, &session_name, step.duration, m, serves)
-                            .await
-                    }
-                }
-            })
-            .await?;
+                })
+                .await?;
             if called {
                 refreshed.push(&step.key);
             }

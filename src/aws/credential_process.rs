@@ -60,6 +60,8 @@ pub(crate) fn run(s: &Settings) -> Result<Credentials> {
         access_key_id: o.access_key_id,
         secret_access_key: o.secret_access_key,
         session_token: o.session_token,
-        expiration: o.expiration,
+        // Every timestamp vault hands out is UTC (`Z`): the JS SDK's container provider refuses
+        // an offset, and aws-vault converts for the same reason.
+        expiration: o.expiration.map(|e| e.to_offset(time::UtcOffset::UTC)),
     })
 }

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod chain;
 pub mod credential_process;
 pub mod credentials_file;
+pub mod duration;
 pub mod iam;
 pub mod mfa;
 pub mod profile;
@@ -36,6 +37,9 @@ pub struct Request {
     pub region: Option<String>,
     /// `AWS_REGION`, else `AWS_DEFAULT_REGION`, from the environment vault was started in.
     pub env_region: Option<String>,
+    /// Whether STS is not AWS's own (`AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`): an
+    /// emulator may grant sessions shorter than AWS's 15 minutes.
+    pub sts_endpoint_overridden: bool,
 }
 
 /// The regions a command uses.
@@ -48,12 +52,17 @@ pub struct Region {
     pub sts: String,
 }
 
-/// The one region rule, for every command: `--region`, else the profile's (for a chain, the
-/// requested profile's, else its nearest source's); STS falls back to the environment's, else
-/// us-east-1.
+/// The one region rule, for every command, as the SDKs resolve it: `--region`, else
+/// `AWS_REGION` / `AWS_DEFAULT_REGION` (which the child keeps as the user set them), else the
+/// profile's (for a chain, the requested profile's, else its nearest source's), else
+/// us-east-1 for STS.
 pub fn region(flag: Option<&str>, profile: Option<&str>, env: Option<&str>) -> Region {
-    let child = flag.or(profile).map(str::to_owned);
-    let sts = child.as_deref().or(env).unwrap_or("us-east-1").to_owned();
+    let sts = flag.or(env).or(profile).unwrap_or("us-east-1").to_owned();
+    let child = match (flag, env) {
+        (Some(flag), _) => Some(flag.to_owned()),
+        (None, Some(_)) => None,
+        (None, None) => profile.map(str::to_owned),
+    };
     Region { child, sts }
 }
 
@@ -76,6 +85,9 @@ pub fn plan(
     request: Request,
 ) -> Result<Plan> {
     let chain = config.chain(profile, &|p| vault.contains(&key_name(p)))?;
+    if let Some(d) = request.duration {
+        duration::check(&chain, d, request.sts_endpoint_overridden)?;
+    }
     let region = region(
         request.region.as_deref(),
         chain.region.as_deref(),
@@ -87,6 +99,16 @@ pub fn plan(
         request,
         region,
     })
+}
+
+impl Plan {
+    /// Whether the plan hands out the stored long-term key itself (`--no-session` on a
+    /// profile without a role): credentials without a session token.
+    pub fn long_term_key_only(&self) -> bool {
+        self.request.no_session
+            && self.chain.roles.is_empty()
+            && matches!(self.chain.source, chain::Source::StoredKey(_))
+    }
 }
 
 /// Credentials for a profile, with the region the child should use.
@@ -124,20 +146,4 @@ pub async fn resolve(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::region;
-
-    #[test]
-    fn one_region_rule() {
-        let (flag, profile, env) = (Some("eu-west-2"), Some("eu-west-1"), Some("ap-south-1"));
-        for ((f, p, e), child, sts) in [
-            ((flag, profile, env), flag, "eu-west-2"),
-            ((None, profile, env), profile, "eu-west-1"),
-            ((None, None, env), None, "ap-south-1"),
-            ((None, None, None), None, "us-east-1"),
-        ] {
-            let r = region(f, p, e);
-            assert_eq!((r.child.as_deref(), r.sts.as_str()), (child, sts));
-        }
-    }
-}
+mod tests;

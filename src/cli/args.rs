@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::aws::Request;
 use crate::error::{Error, Result};
+use crate::settings::Settings;
 use crate::vault::slot::KdfParams;
 
 /// A profile name as vault stores it (clap's value parser for every PROFILE argument): item
@@ -76,13 +77,15 @@ pub struct SessionArgs {
 }
 
 impl SessionArgs {
-    /// What to ask the resolver for; `env_region` is the environment's region.
-    pub fn request(&self, env_region: Option<String>) -> Request {
+    /// What to ask the resolver for, with what the environment says about regions and
+    /// the STS endpoint.
+    pub fn request(&self, settings: &Settings) -> Request {
         Request {
             duration: self.duration,
             no_session: self.no_session,
             region: self.region.clone(),
-            env_region,
+            env_region: settings.aws_region.clone(),
+            sts_endpoint_overridden: settings.sts_endpoint_overridden,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 
 use crate::aws::{self, profile::Config};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exec;
 use crate::secret::Secret;
 
@@ -49,12 +49,13 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
     let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let mut mfa_token = args.session.mfa_token.take().map(Secret::new);
     let config = rt.block_on(Config::load())?;
-    let plan = aws::plan(
-        &unlocked,
-        &config,
-        &args.profile,
-        args.session.request(ctx.aws_region.clone()),
-    )?;
+    let plan = aws::plan(&unlocked, &config, &args.profile, args.session.request(ctx))?;
+    if args.server && plan.long_term_key_only() {
+        return Err(Error::Usage(format!(
+            "--server --no-session would serve {}'s long-term key without a session token, which every SDK's container provider rejects\n  hint: drop --no-session (the endpoint serves a session), or drop --server",
+            crate::sanitize(&args.profile)
+        )));
+    }
     if !args.server {
         let resolved = rt.block_on(aws::resolve(&unlocked, &plan, mfa_token))?;
         let env = exec::child_env(parent, &args.profile, exec::Inject::Static(&resolved));

@@ -43,7 +43,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
     let mfa_token = args.session.mfa_token.take().map(Secret::new);
     let resolved = rt.block_on(async {
         let config = Config::load().await?;
-        let request = args.session.request(ctx.aws_region.clone());
+        let request = args.session.request(ctx);
         let plan = aws::plan(&unlocked, &config, &args.profile, request)?;
         aws::resolve(&unlocked, &plan, mfa_token).await
     })?;
