@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 
 use crate::secret::Secret;
-use crate::vault::item::LongTermKey;
+use crate::vault::item::{LongTermKey, Session};
 
 /// AWS credentials. `Debug` redacts the secrets.
 #[derive(Debug, Clone)]
@@ -16,6 +16,17 @@ pub struct Credentials {
     pub session_token: Option<Secret>,
     /// Expiry, for temporary credentials.
     pub expiration: Option<OffsetDateTime>,
+}
+
+impl From<Session> for Credentials {
+    fn from(s: Session) -> Self {
+        Credentials {
+            access_key_id: s.access_key_id,
+            secret_access_key: s.secret_access_key,
+            session_token: Some(s.session_token),
+            expiration: Some(s.expiration),
+        }
+    }
 }
 
 impl From<&LongTermKey> for Credentials {

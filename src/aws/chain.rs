@@ -19,7 +19,7 @@ use super::sts::{Mfa, Sts};
 use super::Request;
 use crate::creds::Credentials;
 use crate::error::{Error, Result};
-use crate::vault::item::{LongTermKey, Session};
+use crate::vault::item::LongTermKey;
 use crate::vault::{key_name, session_name, Unlocked};
 
 #[cfg(test)]
@@ -80,6 +80,22 @@ impl Config {
                     )))
                 }
             };
+            // Both SDKs refuse a profile that names two sources for its role.
+            if settings.source_profile.is_some() && settings.credential_source.is_some() {
+                return Err(Error::Config(format!(
+                    "profile {current:?} has both source_profile and credential_source\n  hint: keep one of them, as the AWS SDKs require"
+                )));
+            }
+            // A *source* profile that holds a static key (stored in the vault, where the SDKs
+            // read aws_access_key_id) is a leaf: its key is used, its own role_arn is not
+            // assumed.
+            if current != name && has_key(&current)? {
+                break Source::StoredKey(Settings {
+                    role_arn: None,
+                    source_profile: None,
+                    ..settings
+                });
+            }
             match (&settings.role_arn, settings.source_profile.clone()) {
                 // A role whose source is itself: the key is stored under this very profile.
                 (Some(_), Some(src)) if src == current => {
@@ -111,17 +127,20 @@ impl Config {
                         )),
                     });
                 }
+                // Without a role, a profile's own stored key or credential_process is its
+                // source and ends the walk, even when it also names source_profile.
+                (None, _) if has_key(&current)? => break Source::StoredKey(settings),
+                (None, _) if settings.credential_process.is_some() => {
+                    break Source::Process(settings)
+                }
                 (None, Some(src)) if src != current => {
                     // A profile that only borrows another's credentials (and maybe region).
                     roles.push(settings);
                     current = src;
                 }
-                (None, _) if settings.credential_process.is_some() && !has_key(&current)? => {
-                    break Source::Process(settings)
-                }
                 (None, _) => match settings.foreign_source {
-                    Some(key) if !has_key(&current)? => return Err(foreign_source(&current, key)),
-                    _ => break Source::StoredKey(settings),
+                    Some(key) => return Err(foreign_source(&current, key)),
+                    None => break Source::StoredKey(settings),
                 },
             }
         };
@@ -175,15 +194,6 @@ pub fn source_settings(s: &Source) -> &Settings {
 const PLAIN_SESSION: i32 = 3600;
 const SOURCE_SESSION: i32 = 8 * 3600;
 const ROLE_SESSION: i32 = 3600;
-
-fn session_creds(s: Session) -> Credentials {
-    Credentials {
-        access_key_id: s.access_key_id,
-        secret_access_key: s.secret_access_key,
-        session_token: Some(s.session_token),
-        expiration: Some(s.expiration),
-    }
-}
 
 fn secs(d: Duration) -> i32 {
     d.as_secs().min(i32::MAX as u64) as i32
@@ -339,7 +349,10 @@ impl<'u, 'v> Walk<'u, 'v> {
             return Ok(None);
         };
         let name = session_name(&last.key.id());
-        Ok(cache::lookup(self.vault, &name, &last.key, self.max_left, true)?.map(session_creds))
+        Ok(
+            cache::lookup(self.vault, &name, &last.key, self.max_left, true)?
+                .map(Credentials::from),
+        )
     }
 
     /// Cold: walks the steps, each answered from the cache or by STS (for `profile`'s
@@ -429,7 +442,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             if called {
                 refreshed.push(&step.key);
             }
-            creds = Some(session_creds(session));
+            creds = Some(Credentials::from(session));
         }
         cache::prune_dead(vault, &refreshed);
         creds.ok_or_else(|| Error::NoKey(profile.to_owned()))

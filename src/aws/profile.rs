@@ -40,6 +40,8 @@ pub struct Settings {
     pub credential_process: Option<String>,
     /// `mfa_process`: a command printing an MFA code.
     pub mfa_process: Option<String>,
+    /// `credential_source` (instance or container metadata, the environment).
+    pub credential_source: Option<String>,
     /// The first key naming a credential source vault does not handle (IAM Identity Center,
     /// web identity, instance metadata), so a chain ending there is a clear error.
     pub foreign_source: Option<&'static str>,
@@ -102,6 +104,7 @@ impl Settings {
             transitive_session_tags,
             credential_process: get("credential_process"),
             mfa_process: get("mfa_process"),
+            credential_source: get("credential_source"),
             foreign_source: FOREIGN_SOURCES.into_iter().find(|k| get(k).is_some()),
         })
     }

@@ -111,3 +111,73 @@ fn foreign_sources_are_named() {
     let stored = c.chain("via-sso", &|p| Ok(p == "sso")).unwrap();
     assert_eq!(source_settings(&stored.source).name, "sso");
 }
+
+const RULES: &str = "
+[profile key-src]
+region = eu-west-1
+[profile own-process]
+source_profile = key-src
+credential_process = echo unused
+[profile own-key]
+source_profile = key-src
+[profile mid]
+source_profile = key-src
+role_arn = arn:aws:iam::1:role/Mid
+[profile top]
+source_profile = mid
+role_arn = arn:aws:iam::1:role/Top
+[profile both]
+source_profile = key-src
+credential_source = Environment
+role_arn = arn:aws:iam::1:role/Both
+";
+
+#[test]
+fn own_credential_process_ends_the_walk_despite_source_profile() {
+    let c = rt().block_on(Config::from_text(RULES));
+    let chain = c.chain("own-process", &|p| Ok(p == "key-src")).unwrap();
+    assert!(matches!(&chain.source, Source::Process(s) if s.name == "own-process"));
+    assert!(chain.roles.is_empty());
+}
+
+#[test]
+fn own_stored_key_ends_the_walk_despite_source_profile() {
+    let c = rt().block_on(Config::from_text(RULES));
+    let has = |p: &str| Ok(p == "key-src" || p == "own-key");
+    let chain = c.chain("own-key", &has).unwrap();
+    assert!(matches!(&chain.source, Source::StoredKey(s) if s.name == "own-key"));
+    assert!(chain.roles.is_empty());
+    // Without a key of its own it still borrows its source's.
+    let chain = c.chain("own-key", &|p| Ok(p == "key-src")).unwrap();
+    assert_eq!(source_settings(&chain.source).name, "key-src");
+}
+
+#[test]
+fn a_source_profile_with_a_stored_key_is_a_leaf() {
+    let c = rt().block_on(Config::from_text(RULES));
+    // mid holds a key: top's role is assumed from it, mid's own role is not.
+    let chain = c
+        .chain("top", &|p| Ok(p == "key-src" || p == "mid"))
+        .unwrap();
+    assert!(matches!(&chain.source, Source::StoredKey(s) if s.name == "mid"));
+    let roles: Vec<_> = chain.roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(roles, ["top"]);
+    // The requested profile's own role is still assumed when it holds a key too.
+    let chain = c
+        .chain("mid", &|p| Ok(p == "key-src" || p == "mid"))
+        .unwrap();
+    assert_eq!(source_settings(&chain.source).name, "key-src");
+    assert_eq!(chain.roles.len(), 1);
+}
+
+#[test]
+fn source_profile_with_credential_source_is_refused() {
+    let c = rt().block_on(Config::from_text(RULES));
+    match c.chain("both", &|p| Ok(p == "key-src")) {
+        Err(Error::Config(m)) => assert!(
+            m.contains("both source_profile and credential_source"),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
