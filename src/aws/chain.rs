@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::cache::{self, CacheKey, CACHE_KEY_VERSION};
 use super::mfa::MfaSource;
-use super::profile::{Config, Settings};
+use super::profile::{foreign_source, Config, Settings};
 use super::sts::{Mfa, Sts};
 use super::Request;
 use crate::creds::Credentials;
@@ -80,12 +80,6 @@ impl Config {
                     )))
                 }
             };
-            // Both SDKs refuse a profile that names two sources for its role.
-            if settings.source_profile.is_some() && settings.credential_source.is_some() {
-                return Err(Error::Config(format!(
-                    "profile {current:?} has both source_profile and credential_source\n  hint: keep one of them, as the AWS SDKs require"
-                )));
-            }
             // A *source* profile that holds a static key (stored in the vault, where the SDKs
             // read aws_access_key_id) is a leaf: its key is used, its own role_arn is not
             // assumed.
@@ -95,6 +89,13 @@ impl Config {
                     source_profile: None,
                     ..settings
                 });
+            }
+            // Both SDKs refuse a role with two sources (a leaf's role is never assumed).
+            let two = settings.source_profile.is_some() && settings.credential_source.is_some();
+            if two && settings.role_arn.is_some() {
+                return Err(Error::Config(format!(
+                    "profile {current:?} has both source_profile and credential_source\n  hint: keep one of them, as the AWS SDKs require"
+                )));
             }
             match (&settings.role_arn, settings.source_profile.clone()) {
                 // A role whose source is itself: the key is stored under this very profile.
@@ -169,19 +170,6 @@ impl Config {
             mfa_process,
         })
     }
-}
-
-/// A profile whose credentials come from a source vault does not handle.
-fn foreign_source(profile: &str, key: &str) -> Error {
-    let what = match key {
-        "sso_session" | "sso_start_url" => "IAM Identity Center (SSO)",
-        "web_identity_token_file" => "a web identity token",
-        "login_session" => "an AWS console login session",
-        _ => "instance or container metadata or the environment",
-    };
-    Error::Config(format!(
-        "profile {profile:?} gets its credentials from {what} ({key}), which vault does not handle\n  hint: vault's sources are a stored long-term key (`vault add {profile}` makes it one) and credential_process; otherwise use the AWS CLI for this profile"
-    ))
 }
 
 /// The settings of a chain's source profile.

@@ -57,6 +57,19 @@ const FOREIGN_SOURCES: [&str; 5] = [
     "login_session",
 ];
 
+/// A profile whose credentials come from a source vault does not handle.
+pub(crate) fn foreign_source(profile: &str, key: &str) -> Error {
+    let what = match key {
+        "sso_session" | "sso_start_url" => "IAM Identity Center (SSO)",
+        "web_identity_token_file" => "a web identity token",
+        "login_session" => "an AWS console login session",
+        _ => "instance or container metadata or the environment",
+    };
+    Error::Config(format!(
+        "profile {profile:?} gets its credentials from {what} ({key}), which vault does not handle\n  hint: vault's sources are a stored long-term key (`vault add {profile}` makes it one) and credential_process; otherwise use the AWS CLI for this profile"
+    ))
+}
+
 impl Settings {
     pub(crate) fn from_profile(name: &str, p: Option<&Profile>) -> Result<Settings> {
         let get = |k: &str| {

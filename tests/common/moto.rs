@@ -67,6 +67,11 @@ impl Moto {
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
+    /// The log of every call served, one JSON object per line.
+    pub fn log_path(&self) -> &std::path::Path {
+        &self.log
+    }
+
     pub fn calls(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
