@@ -52,6 +52,7 @@ pub struct PassBackend {
     store: PathBuf,
     prefix: String,
     timeout: Duration,
+    remove_env: &'static [&'static str],
 }
 
 impl PassBackend {
@@ -84,7 +85,15 @@ impl PassBackend {
             store,
             prefix: prefix.trim_end_matches('/').to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            remove_env: &[],
         })
+    }
+
+    /// Runs pass (and so gpg and the store's git hooks) without these variables: the
+    /// caller's secret-bearing ones.
+    pub fn without_env(mut self, vars: &'static [&'static str]) -> Self {
+        self.remove_env = vars;
+        self
     }
 
     /// The password store directory.
@@ -150,7 +159,7 @@ impl PassBackend {
             .arg("--")
             .args(entries)
             .env("PASSWORD_STORE_DIR", &self.store);
-        let out = run_with_timeout(&mut cmd, input, self.timeout).map_err(|e| match e {
+        let out = run_with_timeout(&mut cmd, input, self.timeout, self.remove_env).map_err(|e| match e {
             RunError::Spawn(e) => Error::Other(format!(
                 "could not run {}: {e}",
                 self.program.display()

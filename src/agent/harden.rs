@@ -91,6 +91,18 @@ pub fn lock_memory<T>(value: &T) {
     }
 }
 
+/// Sets `FD_CLOEXEC` on `fd`, an inherited descriptor (`--passphrase-fd N`), so that no
+/// program vault starts inherits it.
+pub fn close_on_exec(fd: i32) -> std::io::Result<()> {
+    // SAFETY: the borrow lives only for these two fcntl calls, and no Rust object in this
+    // process owns `fd` (it is a number from the command line, inherited across exec); an fd
+    // that is not open makes fcntl fail with EBADF, which is returned.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let flags = rustix::io::fcntl_getfd(fd)?;
+    rustix::io::fcntl_setfd(fd, flags | rustix::io::FdFlags::CLOEXEC)?;
+    Ok(())
+}
+
 /// Closes every file descriptor above stderr that the agent inherited from whoever started it
 /// (a passphrase file opened by a shell, a build tool's pipe): a long-lived agent must not keep
 /// them open. Call first thing, before this process opens anything of its own.

@@ -20,13 +20,12 @@ pub(crate) fn run(s: &Settings) -> Result<Credentials> {
             s.name
         ))
     };
-    let mut child = Command::new("/bin/sh")
+    let mut child = crate::exec::scrub(&mut Command::new("/bin/sh"))
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .env_remove("VAULT_PASSPHRASE")
         .spawn()
         .map_err(|e| fail(e.to_string()))?;
     let mut out = zeroize::Zeroizing::new(Vec::new());

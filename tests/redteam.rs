@@ -1,0 +1,265 @@
+//! Black-box tests of the red-team issue (issue 13): what reaches a child (descriptors,
+//! variables, the core-file limit), what a hostile STS or `credential_process` can make vault
+//! print, and planted files (FIFOs, huge items, escape sequences) that used to hang, exhaust
+//! or mislead. Commands that could hang run under `timeout`, so a regression fails instead of
+//! hanging the suite.
+
+#![allow(dead_code)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const USAGE: i32 = 2;
+const TAMPERED: i32 = 65;
+const STS_REFUSED: i32 = 76;
+const CONFIG: i32 = 78;
+const UNSAFE: i32 = 80;
+
+const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+const SECRET: &str = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+
+/// Every variable of vault's that carries a passphrase or names where one comes from.
+const SECRET_VARS: [&str; 5] = [
+    "VAULT_PASSPHRASE",
+    "VAULT_NEW_PASSPHRASE",
+    "VAULT_PASSPHRASE_FILE",
+    "VAULT_NEW_PASSPHRASE_FILE",
+    "VAULT_ASKPASS",
+];
+
+fn script(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// Runs `cmd` as `sh -c 'exec "$@" 3<PASSFILE'`: with fd 3 open on the passphrase file and
+/// not close-on-exec, as a shell's `3<file` leaves it.
+fn with_fd3(env: &Env, cmd: Command) -> Output {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(r#"f=$1; shift; exec "$@" 3<"$f""#)
+        .arg("sh")
+        .arg(&env.passfile)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env_clear()
+        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .stdin(Stdio::null());
+    sh.output().unwrap()
+}
+
+fn plain_vault() -> Env {
+    let env = Env::init();
+    env.add_key("prod", KEY_ID, SECRET);
+    env
+}
+
+// --- point 5: descriptors ---------------------------------------------------------------
+
+/// `--passphrase-fd 3` used to stay open across exec: the child read the passphrase with
+/// `cat <&3`. Now it is close-on-exec from the start, for every kind of child.
+#[test]
+fn the_passphrase_fd_never_reaches_a_child() {
+    let env = plain_vault();
+    let cases: [&[&str]; 3] = [
+        &["exec", "--no-session", "prod", "--"],
+        &["exec", "--fork", "--no-session", "prod", "--"],
+        &["exec", "--server", "--no-session", "prod", "--"],
+    ];
+    for case in cases {
+        let mut args = vec!["--passphrase-fd", "3"];
+        args.extend_from_slice(case);
+        args.extend(["sh", "-c", "cat <&3 2>/dev/null; true"]);
+        let mut c = env.cmd(&args);
+        c.env_remove("VAULT_PASSPHRASE_FILE");
+        let out = with_fd3(&env, c);
+        assert_success(&out, &args);
+        assert!(
+            !contains(&out.stdout, PASS.as_bytes()),
+            "{case:?}: the child read the passphrase from fd 3"
+        );
+    }
+}
+
+// --- point 6: the environment of every child --------------------------------------------
+
+fn assert_no_secret_vars(dump: &Path, what: &str) {
+    let text = std::fs::read_to_string(dump).unwrap_or_else(|e| panic!("{what}: no dump: {e}"));
+    assert!(!text.is_empty(), "{what}: empty dump");
+    for line in text.lines() {
+        for var in SECRET_VARS {
+            assert!(
+                !line.starts_with(&format!("{var}=")),
+                "{what} saw {var}: {line}"
+            );
+        }
+    }
+    assert!(!text.contains("canary-"), "{what} saw a canary value");
+    assert!(!text.contains(PASS), "{what} saw the passphrase");
+}
+
+/// Canaries in every secret-bearing variable; the real source is VAULT_PASSPHRASE_FILE
+/// (which wins over the others), itself a secret-bearing variable.
+fn canaries(c: &mut Command) {
+    c.env("VAULT_PASSPHRASE", "canary-passphrase")
+        .env("VAULT_NEW_PASSPHRASE", "canary-new")
+        .env("VAULT_NEW_PASSPHRASE_FILE", "/canary-new-file")
+        .env("VAULT_ASKPASS", "/canary-askpass");
+}
+
+#[test]
+fn credential_process_sees_no_vault_secret_and_no_passphrase_fd() {
+    let env = plain_vault();
+    let dump = env.path("cp-env");
+    let cp = env.path("cp.sh");
+    script(
+        &cp,
+        &format!(
+            "#!/bin/sh\nenv > '{d}'\ncat <&3 >> '{d}' 2>/dev/null\nprintf '%s' '{{\"Version\":1,\"AccessKeyId\":\"AKIAPROCESS000000001\",\"SecretAccessKey\":\"cHJvY2Vzcw+/=\"}}'\n",
+            d = dump.display()
+        ),
+    );
+    std::fs::write(
+        env.path("home/aws-config"),
+        format!("[profile cp]\nregion = us-east-1\ncredential_process = {}\n", cp.display()),
+    )
+    .unwrap();
+    let mut c = env.cmd(&["--passphrase-fd", "3", "export", "cp", "--format", "json"]);
+    canaries(&mut c);
+    let out = with_fd3(&env, c);
+    assert_success(&out, &["export cp"]);
+    assert_no_secret_vars(&dump, "credential_process");
+}
+
+#[test]
+fn mfa_process_sees_no_vault_secret() {
+    let Some(moto) = Moto::start(&[]) else { return };
+    let env = Env::init();
+    env.add_key("m", KEY_ID, SECRET);
+    let dump = env.path("mfa-env");
+    let mfa = env.path("mfa.sh");
+    script(
+        &mfa,
+        &format!("#!/bin/sh\nenv > '{}'\necho 123456\n", dump.display()),
+    );
+    std::fs::write(
+        env.path("home/aws-config"),
+        format!(
+            "[profile m]\nregion = us-east-1\nmfa_serial = arn:aws:iam::123456789012:mfa/m\nmfa_process = {}\n",
+            mfa.display()
+        ),
+    )
+    .unwrap();
+    let mut c = env.cmd(&["exec", "m", "--", "true"]);
+    c.env("AWS_ENDPOINT_URL_STS", moto.url());
+    canaries(&mut c);
+    let out = c.output().unwrap();
+    assert_success(&out, &["exec m"]);
+    assert_no_secret_vars(&dump, "mfa_process");
+}
+
+/// A docker-style helper (the same process runner runs `pass`, and through it gpg and the
+/// store's git hooks) that keeps items in a directory and dumps its environment on every call.
+const ENVDUMP_HELPER: &str = r#"
+import json, os, sys
+store, dump = os.environ["ENVDUMP_STORE"], os.environ["ENVDUMP_FILE"]
+with open(dump, "a") as f:
+    for k, v in os.environ.items():
+        f.write(f"{k}={v}\n")
+    f.write("fds=" + " ".join(sorted(os.listdir("/proc/self/fd"))) + "\n")
+    f.write("links=" + " ".join(os.readlink("/proc/self/fd/" + n) for n in sorted(os.listdir("/proc/self/fd")) if os.path.exists("/proc/self/fd/" + n)) + "\n")
+os.makedirs(store, exist_ok=True)
+action, data = sys.argv[1], sys.stdin.read()
+path = lambda url: os.path.join(store, url.replace("/", "_"))
+if action == "store":
+    j = json.loads(data)
+    open(path(j["ServerURL"]), "w").write(json.dumps(j))
+elif action == "get":
+    try:
+        print(open(path(data.strip())).read())
+    except FileNotFoundError:
+        print("credentials not found in native keychain"); sys.exit(1)
+elif action == "erase":
+    try:
+        os.remove(path(data.strip()))
+    except FileNotFoundError:
+        pass
+elif action == "list":
+    out = {}
+    for n in os.listdir(store):
+        j = json.load(open(os.path.join(store, n)))
+        out[j["ServerURL"]] = j["Username"]
+    print(json.dumps(out))
+"#;
+
+#[test]
+fn a_helper_backend_sees_no_vault_secret() {
+    let mut env = Env::new();
+    let bin = env.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // The interpreter itself, not a pyenv shim (whose bash leaves descriptors of its own).
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8(python.stdout).unwrap();
+    script(
+        &bin.join("vault-backend-envdump"),
+        &format!("#!{}{ENVDUMP_HELPER}", python.trim()),
+    );
+    let dump = env.path("helper-env");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    env.vars.push(("PATH".into(), path));
+    env.vars
+        .push(("ENVDUMP_STORE".into(), env.path("store").display().to_string()));
+    env.vars
+        .push(("ENVDUMP_FILE".into(), dump.display().to_string()));
+    let mut c = env.cmd(&[
+        "--backend",
+        "helper:envdump",
+        "init",
+        "--kdf-memory",
+        "64",
+        "--kdf-time",
+        "3",
+    ]);
+    canaries(&mut c);
+    assert_success(&c.output().unwrap(), &["init helper:envdump"]);
+    let mut c = env.cmd(&["add", "prod", "--env"]);
+    c.env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET);
+    canaries(&mut c);
+    assert_success(&c.output().unwrap(), &["add prod"]);
+    let mut c = env.cmd(&["--passphrase-fd", "3", "export", "--no-session", "prod"]);
+    c.env_remove("VAULT_PASSPHRASE_FILE");
+    canaries(&mut c);
+    let out = with_fd3(&env, c);
+    assert_success(&out, &["export prod"]);
+    assert_no_secret_vars(&dump, "the helper");
+    // And no descriptor of vault's (the passphrase file on fd 3, a lock, the vault
+    // directory, a socket): only its own dump file is under the test's directory. (The
+    // harness may pass descriptors of its own through; they are not vault's.)
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let tmp = env.tmp.path().display().to_string();
+    for line in text.lines().filter_map(|l| l.strip_prefix("links=")) {
+        for link in line.split(' ') {
+            assert!(
+                !link.starts_with(&tmp) || link == dump.display().to_string(),
+                "the helper inherited {link}"
+            );
+            assert!(!link.starts_with("socket:"), "the helper inherited {link}");
+        }
+    }
+}
+
