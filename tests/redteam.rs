@@ -263,3 +263,31 @@ fn a_helper_backend_sees_no_vault_secret() {
     }
 }
 
+// --- point 9: names on the terminal -----------------------------------------------------
+
+#[test]
+fn list_escapes_every_name_it_prints() {
+    let env = plain_vault();
+    for name in [
+        // What the file backend decodes to `session.p.\x1b[31mX`.
+        "session.p.%1B%5B31mX.age",
+        "session.%1B%5D0%3Btitle%07.0123456789abcdef.age",
+        "session.p.\x1b[31mX.age",
+    ] {
+        let path = env.dir.join(name);
+        std::fs::write(&path, b"x").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = env.run(&["list"]);
+    assert_success(&out, &["list"]);
+    assert!(
+        !out.stdout.iter().any(|&b| b == 0x1b || b == 0x07),
+        "raw control bytes: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\\u{1b}[31mX"));
+    let out = env.run(&["list", "--json"]);
+    assert_success(&out, &["list --json"]);
+    assert!(!out.stdout.iter().any(|&b| b == 0x1b || b == 0x07));
+}
+
