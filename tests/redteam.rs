@@ -4,7 +4,7 @@
 //! or mislead. Commands that could hang run under `timeout`, so a regression fails instead of
 //! hanging the suite.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 mod common;
 
@@ -289,5 +289,139 @@ fn list_escapes_every_name_it_prints() {
     let out = env.run(&["list", "--json"]);
     assert_success(&out, &["list --json"]);
     assert!(!out.stdout.iter().any(|&b| b == 0x1b || b == 0x07));
+}
+
+// --- point 14: inputs that hung or aborted -----------------------------------------------
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo")
+        .arg("-m")
+        .arg("600")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn a_fifo_planted_as_an_item_is_refused_not_waited_on() {
+    let mut env = plain_vault();
+    std::fs::remove_file(env.item("key.prod")).unwrap();
+    mkfifo(&env.item("key.prod"));
+    env.wrapper = ["timeout", "20"].map(String::from).to_vec();
+    let start = Instant::now();
+    let out = env.run(&["export", "--no-session", "prod"]);
+    assert_code(&out, UNSAFE, "a FIFO as key.prod");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+    assert!(start.elapsed() < Duration::from_secs(15));
+    // Listing and the slot are not blocked by it either.
+    let out = env.run(&["list"]);
+    assert!(out.status.code() != Some(124), "vault list hung");
+}
+
+#[test]
+fn a_fifo_planted_as_the_config_file_is_refused_not_waited_on() {
+    let mut env = plain_vault();
+    let fifo = env.path("home/config.toml");
+    mkfifo(&fifo);
+    env.wrapper = ["timeout", "20"].map(String::from).to_vec();
+    env.vars
+        .push(("VAULT_CONFIG".into(), fifo.display().to_string()));
+    let out = env.run(&["list"]);
+    assert_code(&out, CONFIG, "a FIFO as config.toml");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a regular file"), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+}
+
+#[test]
+fn durations_beyond_the_maximum_are_refused() {
+    let mut env = plain_vault();
+    env.wrapper = ["timeout", "20"].map(String::from).to_vec();
+    for d in ["18446744073709551615", "5124095576030432h", "8d"] {
+        let out = env.run(&["agent", "--idle-timeout", d]);
+        assert_eq!(out.status.code(), Some(USAGE), "--idle-timeout {d}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("7 days"), "{stderr}");
+        let out = env.run(&["export", "prod", "--duration", d]);
+        assert_eq!(out.status.code(), Some(USAGE), "--duration {d}");
+    }
+    // VAULT_AGENT_TIMEOUT used to start an agent that aborted on unlock.
+    let mut c = env.cmd(&["unlock"]);
+    c.env_remove("VAULT_NO_AGENT")
+        .env("VAULT_AGENT_TIMEOUT", "18446744073709551615");
+    let out = c.output().unwrap();
+    let _ = env.cmd(&["lock", "--stop"]).env_remove("VAULT_NO_AGENT").output();
+    assert_code(&out, CONFIG, "VAULT_AGENT_TIMEOUT = u64::MAX");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"));
+}
+
+/// The hostile STS of tests/hostile_sts.py.
+struct Hostile {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Hostile {
+    fn start(args: &[&str]) -> Option<Hostile> {
+        if !require("python3", have("python3")) {
+            return None;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile_sts.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().parse().expect("the hostile STS printed its port");
+        Some(Hostile {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hostile_vault(sts: &Hostile) -> Env {
+    let mut env = plain_vault();
+    std::fs::write(env.path("home/aws-config"), "[profile prod]\nregion = us-east-1\n").unwrap();
+    env.vars.push(("AWS_ENDPOINT_URL_STS".into(), sts.url.clone()));
+    env.wrapper = ["timeout", "60"].map(String::from).to_vec();
+    env
+}
+
+fn no_session_cached(env: &Env) {
+    let cached: Vec<_> = std::fs::read_dir(&env.dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("session."))
+        .collect();
+    assert!(cached.is_empty(), "cached: {cached:?}");
+}
+
+#[test]
+fn an_sts_expiry_beyond_what_sts_can_issue_is_refused() {
+    let Some(sts) = Hostile::start(&["expiry", "9999-12-31T23:59:59Z"]) else {
+        return;
+    };
+    let env = hostile_vault(&sts);
+    let out = env.run(&["export", "prod"]);
+    assert_code(&out, STS_REFUSED, "an expiry in 9999");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("36 h") && stderr.contains("hint:"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    no_session_cached(&env);
 }
 

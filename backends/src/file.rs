@@ -92,11 +92,13 @@ impl FileBackend {
         Ok(self.dir.join(encode_name(name)? + ITEM_SUFFIX))
     }
 
-    /// Opens an item for reading without following symlinks, and checks it.
+    /// Opens an item for reading without following symlinks or waiting (`O_NONBLOCK`: a FIFO
+    /// planted as an item opens at once and is then refused), and checks it.
     fn open_item(&self, path: &Path) -> Result<Option<File>, Error> {
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
         let file = match OpenOptions::new()
             .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .custom_flags(flags.bits() as i32)
             .open(path)
         {
             Ok(f) => f,

@@ -45,11 +45,12 @@ impl std::fmt::Debug for Agent {
 }
 
 impl Agent {
-    /// An agent for the vault in `vault_dir` that locks after `idle` without use.
+    /// An agent for the vault in `vault_dir` that locks after `idle` without use (at most
+    /// [`crate::cli::args::MAX_DURATION`], so `now + idle` cannot overflow a clock).
     pub fn new(vault_dir: PathBuf, idle: Duration, clock: Option<Clock>) -> Arc<Agent> {
         Arc::new(Agent {
             vault_dir,
-            idle,
+            idle: idle.min(crate::cli::args::MAX_DURATION),
             clock: clock.unwrap_or_else(|| Box::new(Instant::now)),
             inner: Mutex::default(),
         })

@@ -154,6 +154,13 @@ pub(crate) fn sdk_credentials(creds: &Credentials) -> aws_credential_types::Cred
     )
 }
 
+/// The longest session STS issues (GetSessionToken for an IAM user: 36 h; roles at most 12 h).
+const MAX_SESSION: time::Duration = time::Duration::hours(36);
+/// How far the endpoint's clock may run ahead of ours.
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(15);
+/// The hint for an answer no real STS gives.
+const NOT_STS: &str = "AWS_ENDPOINT_URL_STS / endpoint_url may not point at STS; nothing was cached";
+
 fn session(
     c: Option<&aws_sdk_sts::types::Credentials>,
     serves: String,
@@ -162,6 +169,13 @@ fn session(
     let c = c.ok_or_else(|| Error::StsRefused(format!("STS {made_by} returned no credentials")))?;
     let expiration = OffsetDateTime::from_unix_timestamp(c.expiration().secs())
         .map_err(|_| Error::StsRefused(format!("STS {made_by} returned a bad expiration")))?;
+    let now = OffsetDateTime::now_utc();
+    if expiration > now + MAX_SESSION + CLOCK_SKEW {
+        return Err(Error::StsRefused(format!(
+            "STS {made_by} returned credentials that expire at {}, beyond the 36 h STS can issue\n  hint: {NOT_STS}",
+            expiration.unix_timestamp()
+        )));
+    }
     Ok(Session {
         access_key_id: c.access_key_id().to_owned(),
         secret_access_key: Secret::new(c.secret_access_key()),
