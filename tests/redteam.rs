@@ -425,3 +425,39 @@ fn an_sts_expiry_beyond_what_sts_can_issue_is_refused() {
     no_session_cached(&env);
 }
 
+// --- point 12: item size ---------------------------------------------------------------
+
+#[test]
+fn a_huge_item_is_refused_before_it_is_read() {
+    let mut env = plain_vault();
+    let item = env.item("key.prod");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&item)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    env.wrapper = ["/usr/bin/time", "-f", "maxrss-kib=%M", "timeout", "30"]
+        .map(String::from)
+        .to_vec();
+    if !Path::new("/usr/bin/time").exists() {
+        env.wrapper.drain(..3);
+    }
+    let start = Instant::now();
+    let out = env.run(&["export", "--no-session", "prod"]);
+    let elapsed = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // GNU time appends its line; the rest is vault's.
+    let (vault_err, rss) = match stderr.rsplit_once("maxrss-kib=") {
+        Some((v, r)) => (v.to_owned(), r.trim().parse::<u64>().ok()),
+        None => (stderr.clone(), None),
+    };
+    assert_eq!(out.status.code(), Some(TAMPERED), "{vault_err}");
+    assert!(vault_err.starts_with("vault: "), "{vault_err}");
+    assert!(vault_err.contains("64 KiB") && vault_err.contains("hint:"), "{vault_err}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+    if let Some(kib) = rss {
+        assert!(kib < 256 * 1024, "peak RSS {kib} KiB");
+    }
+}
+

@@ -157,6 +157,8 @@ impl Backend for HelperBackend {
             }
             return Err(self.exit_error("get", &out));
         }
+        // Base64 of the item, in JSON: a larger answer is not parsed.
+        crate::check_item_size(name, out.stdout.len() as u64 * 3 / 4)?;
         parse_get_reply(&out.stdout).map_err(|e| match e {
             ReplyError::NotBase64 => self.fail(
                 "get",

@@ -255,7 +255,15 @@ impl Backend for PassBackend {
         if !self.exists(&entry)? {
             return Ok(None);
         }
+        // The gpg file holds base64 of the item plus gpg's framing: a few times the item at
+        // most. A larger one is not decrypted at all.
+        let path = self.entry_file(&entry);
+        let size = fs::metadata(&path)
+            .map_err(|e| Error::io("reading", &path, e))?
+            .len();
+        crate::check_item_size(name, size / 4)?;
         let out = self.pass(&["show"], &entry, b"")?;
+        crate::check_item_size(name, out.stdout.len() as u64 * 3 / 4)?;
         let text = String::from_utf8_lossy(&out.stdout);
         base64::engine::general_purpose::STANDARD
             .decode(text.trim())
