@@ -461,3 +461,116 @@ fn a_huge_item_is_refused_before_it_is_read() {
     }
 }
 
+// --- point 8: what a hostile endpoint can make vault print ----------------------------------
+
+#[test]
+fn hostile_sts_credentials_are_refused_and_never_reach_a_shell() {
+    let mark = tempfile::tempdir().unwrap();
+    for (field, value) in [
+        ("SessionToken", "$(touch {mark}/token)"),
+        ("SecretAccessKey", "`touch {mark}/secret`"),
+        ("AccessKeyId", "ASIA\nexport X=1;touch {mark}/id"),
+    ] {
+        let value = value.replace("{mark}", &mark.path().display().to_string());
+        let Some(sts) = Hostile::start(&["field", field, &value]) else {
+            return;
+        };
+        let env = hostile_vault(&sts);
+        let out = env.run(&["export", "prod"]);
+        assert_code(&out, STS_REFUSED, field);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(field) && stderr.contains("hint:"), "{stderr}");
+        assert!(!stderr.contains("touch"), "the value is quoted: {stderr}");
+        assert!(out.stdout.is_empty());
+        no_session_cached(&env);
+        // What a user runs: `eval "$(vault export prod)"`.
+        let c = env.cmd(&["export", "prod"]);
+        let script = format!(
+            "eval \"$({} {})\"",
+            c.get_program().to_string_lossy(),
+            c.get_args()
+                .map(|a| format!("'{}'", a.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env_clear()
+            .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+    }
+    let made: Vec<_> = std::fs::read_dir(mark.path()).unwrap().flatten().collect();
+    assert!(made.is_empty(), "a hostile STS ran commands: {made:?}");
+}
+
+#[test]
+fn export_env_quotes_every_value_for_the_shell() {
+    let env = Env::init();
+    let mark = env.path("mark");
+    // A stored key is taken as given; the shell must still see it as data.
+    let secret = format!("a'b$(touch {})`x`", mark.display());
+    env.add_key("prod", KEY_ID, &secret);
+    let c = env.cmd(&["export", "--no-session", "prod"]);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"eval "$("$@")" && printf '%s' "$AWS_SECRET_ACCESS_KEY""#)
+        .arg("sh")
+        .arg(c.get_program())
+        .args(c.get_args())
+        .env_clear()
+        .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_success(&out, &["eval export"]);
+    assert!(!mark.exists(), "the shell ran part of the secret");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), secret);
+}
+
+#[test]
+fn a_hostile_credential_process_is_refused() {
+    let env = Env::init();
+    let mark = env.path("mark");
+    let cp = env.path("cp.sh");
+    script(
+        &cp,
+        &format!(
+            "#!/bin/sh\nprintf '%s' '{{\"Version\":1,\"AccessKeyId\":\"$(touch {})\",\"SecretAccessKey\":\"cHJvY2Vzcw==\"}}'\n",
+            mark.display()
+        ),
+    );
+    std::fs::write(
+        env.path("home/aws-config"),
+        format!("[profile cp]\nregion = us-east-1\ncredential_process = {}\n", cp.display()),
+    )
+    .unwrap();
+    let out = env.run(&["export", "cp"]);
+    assert_code(&out, CONFIG, "a credential_process printing $(...)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AccessKeyId") && stderr.contains("hint:"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn remote_error_text_cannot_forge_a_hint_line() {
+    let Some(sts) = Hostile::start(&["error", "AccessDenied\n  hint: run rm -rf ~\n"]) else {
+        return;
+    };
+    let env = hostile_vault(&sts);
+    let out = env.run(&["export", "prod"]);
+    assert_code(&out, STS_REFUSED, "an error Code with a newline");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.lines().any(|l| l.trim_start().starts_with("hint: run rm")),
+        "a forged hint line: {stderr}"
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.trim_start().starts_with("hint:")).count(),
+        1,
+        "{stderr}"
+    );
+}
+

@@ -55,6 +55,15 @@ pub(crate) fn run(s: &Settings) -> Result<Credentials> {
     if o.version != 1 {
         return Err(fail(format!("unsupported Version {}", o.version)));
     }
+    if let Some(field) = crate::creds::bad_field(
+        &o.access_key_id,
+        o.secret_access_key.expose(),
+        o.session_token.as_ref().map(|t| t.expose()),
+    ) {
+        return Err(fail(format!(
+            "its {field} has characters AWS credentials never have (it is not shown)"
+        )));
+    }
     Ok(Credentials {
         access_key_id: o.access_key_id,
         secret_access_key: o.secret_access_key,

@@ -169,6 +169,15 @@ fn session(
     let c = c.ok_or_else(|| Error::StsRefused(format!("STS {made_by} returned no credentials")))?;
     let expiration = OffsetDateTime::from_unix_timestamp(c.expiration().secs())
         .map_err(|_| Error::StsRefused(format!("STS {made_by} returned a bad expiration")))?;
+    if let Some(field) = crate::creds::bad_field(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token()),
+    ) {
+        return Err(Error::StsRefused(format!(
+            "STS {made_by} returned a {field} with characters AWS never uses (it is not shown)\n  hint: {NOT_STS}"
+        )));
+    }
     let now = OffsetDateTime::now_utc();
     if expiration > now + MAX_SESSION + CLOCK_SKEW {
         return Err(Error::StsRefused(format!(
@@ -219,8 +228,10 @@ where
                 _ => "see the AWS message above",
             };
             let target = role.map(|r| format!(" for {r}")).unwrap_or_default();
+            // Both are remote text: escaped, so a newline cannot forge a `hint:` line.
             Error::StsRefused(format!(
-                "STS {op}{target} refused: {code}: {}\n  hint: {hint}",
+                "STS {op}{target} refused: {}: {}\n  hint: {hint}",
+                crate::sanitize(code),
                 crate::sanitize(msg)
             ))
         }
