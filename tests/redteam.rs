@@ -574,3 +574,53 @@ fn remote_error_text_cannot_forge_a_hint_line() {
     );
 }
 
+// --- point 7: core dumps ---------------------------------------------------------------
+
+fn core_limit(limits: &str, which: usize) -> Option<String> {
+    limits
+        .lines()
+        .filter(|l| l.starts_with("Max core file size"))
+        .nth(which)
+        .and_then(|l| l.split_whitespace().nth(4).map(str::to_owned))
+}
+
+/// `exec --fork` used to hold the master identity and the session in a dumpable process with
+/// the user's core limit; now vault runs with RLIMIT_CORE 0 (and non-dumpable), and gives its
+/// child the soft limit it was started with.
+#[test]
+fn vault_dumps_no_core_and_its_child_gets_the_core_limit_back() {
+    let env = plain_vault();
+    let cases: [&[&str]; 3] = [
+        &["exec", "--fork", "--no-session", "prod", "--"],
+        &["exec", "--server", "--no-session", "prod", "--"],
+        &["exec", "--no-session", "prod", "--"],
+    ];
+    for case in cases {
+        let mut args = case.to_vec();
+        // The parent's limits (vault's, under --fork/--server), then the child's own.
+        args.extend(["sh", "-c", "cat /proc/$PPID/limits /proc/self/limits"]);
+        let c = env.cmd(&args);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -S -c unlimited && exec "$@""#)
+            .arg("sh")
+            .arg(c.get_program())
+            .args(c.get_args())
+            .env_clear()
+            .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if out.status.code() == Some(1) && out.stdout.is_empty() {
+            eprintln!("SKIP: the hard core limit is not unlimited here");
+            return;
+        }
+        assert_success(&out, &args);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let child = core_limit(&text, 1);
+        assert_eq!(child.as_deref(), Some("unlimited"), "{case:?}: child {text}");
+        if case.contains(&"--fork") || case.contains(&"--server") {
+            assert_eq!(core_limit(&text, 0).as_deref(), Some("0"), "{case:?}: vault {text}");
+        }
+    }
+}

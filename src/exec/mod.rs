@@ -158,6 +158,7 @@ fn command(argv: &[OsString], env: &ChildEnv) -> Command {
         env.iter()
             .map(|(k, v)| (k.as_os_str(), OsStr::from_bytes(v))),
     );
+    crate::agent::harden::restore_core_limit(&mut cmd);
     cmd
 }
 
