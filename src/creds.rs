@@ -23,13 +23,28 @@ mod tests {
     #[test]
     fn only_aws_characters_pass() {
         use super::bad_field;
-        assert_eq!(bad_field("ASIAIOSFODNN7EXAMPLE", "wJal/r+X=", Some("FQoG+/=")), None);
+        assert_eq!(
+            bad_field("ASIAIOSFODNN7EXAMPLE", "wJal/r+X=", Some("FQoG+/=")),
+            None
+        );
         assert_eq!(bad_field("AKIAIOSFODNN7EXAMPLE", "abc", None), None);
-        assert_eq!(bad_field("ASIA$(touch x)000000", "a", None), Some("AccessKeyId"));
-        assert_eq!(bad_field("ASIA\nexport X=1", "a", None), Some("AccessKeyId"));
+        assert_eq!(
+            bad_field("ASIA$(touch x)000000", "a", None),
+            Some("AccessKeyId")
+        );
+        assert_eq!(
+            bad_field("ASIA\nexport X=1", "a", None),
+            Some("AccessKeyId")
+        );
         assert_eq!(bad_field("short", "a", None), Some("AccessKeyId"));
-        assert_eq!(bad_field("ASIAIOSFODNN7EXAMPLE", "`id`", None), Some("SecretAccessKey"));
-        assert_eq!(bad_field("ASIAIOSFODNN7EXAMPLE", "", None), Some("SecretAccessKey"));
+        assert_eq!(
+            bad_field("ASIAIOSFODNN7EXAMPLE", "`id`", None),
+            Some("SecretAccessKey")
+        );
+        assert_eq!(
+            bad_field("ASIAIOSFODNN7EXAMPLE", "", None),
+            Some("SecretAccessKey")
+        );
         assert_eq!(
             bad_field("ASIAIOSFODNN7EXAMPLE", "a", Some("$(touch x)")),
             Some("SessionToken")
@@ -61,8 +76,7 @@ pub fn bad_field(id: &str, secret: &str, token: Option<&str>) -> Option<&'static
     let base64 = |s: &str| {
         !s.is_empty()
             && s.len() <= MAX_TOKEN
-            && s
-                .bytes()
+            && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
     };
     let id_ok = (16..=MAX_ID).contains(&id.len())

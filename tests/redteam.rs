@@ -128,7 +128,10 @@ fn credential_process_sees_no_vault_secret_and_no_passphrase_fd() {
     );
     std::fs::write(
         env.path("home/aws-config"),
-        format!("[profile cp]\nregion = us-east-1\ncredential_process = {}\n", cp.display()),
+        format!(
+            "[profile cp]\nregion = us-east-1\ncredential_process = {}\n",
+            cp.display()
+        ),
     )
     .unwrap();
     let mut c = env.cmd(&["--passphrase-fd", "3", "export", "cp", "--format", "json"]);
@@ -221,8 +224,10 @@ fn a_helper_backend_sees_no_vault_secret() {
         std::env::var("PATH").unwrap_or_default()
     );
     env.vars.push(("PATH".into(), path));
-    env.vars
-        .push(("ENVDUMP_STORE".into(), env.path("store").display().to_string()));
+    env.vars.push((
+        "ENVDUMP_STORE".into(),
+        env.path("store").display().to_string(),
+    ));
     env.vars
         .push(("ENVDUMP_FILE".into(), dump.display().to_string()));
     let mut c = env.cmd(&[
@@ -351,7 +356,10 @@ fn durations_beyond_the_maximum_are_refused() {
     c.env_remove("VAULT_NO_AGENT")
         .env("VAULT_AGENT_TIMEOUT", "18446744073709551615");
     let out = c.output().unwrap();
-    let _ = env.cmd(&["lock", "--stop"]).env_remove("VAULT_NO_AGENT").output();
+    let _ = env
+        .cmd(&["lock", "--stop"])
+        .env_remove("VAULT_NO_AGENT")
+        .output();
     assert_code(&out, CONFIG, "VAULT_AGENT_TIMEOUT = u64::MAX");
     assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"));
 }
@@ -379,7 +387,10 @@ impl Hostile {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let port: u16 = line.trim().parse().expect("the hostile STS printed its port");
+        let port: u16 = line
+            .trim()
+            .parse()
+            .expect("the hostile STS printed its port");
         Some(Hostile {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -396,8 +407,13 @@ impl Drop for Hostile {
 
 fn hostile_vault(sts: &Hostile) -> Env {
     let mut env = plain_vault();
-    std::fs::write(env.path("home/aws-config"), "[profile prod]\nregion = us-east-1\n").unwrap();
-    env.vars.push(("AWS_ENDPOINT_URL_STS".into(), sts.url.clone()));
+    std::fs::write(
+        env.path("home/aws-config"),
+        "[profile prod]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    env.vars
+        .push(("AWS_ENDPOINT_URL_STS".into(), sts.url.clone()));
     env.wrapper = ["timeout", "60"].map(String::from).to_vec();
     env
 }
@@ -420,7 +436,10 @@ fn an_sts_expiry_beyond_what_sts_can_issue_is_refused() {
     let out = env.run(&["export", "prod"]);
     assert_code(&out, STS_REFUSED, "an expiry in 9999");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("36 h") && stderr.contains("hint:"), "{stderr}");
+    assert!(
+        stderr.contains("36 h") && stderr.contains("hint:"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
     no_session_cached(&env);
 }
@@ -454,7 +473,10 @@ fn a_huge_item_is_refused_before_it_is_read() {
     };
     assert_eq!(out.status.code(), Some(TAMPERED), "{vault_err}");
     assert!(vault_err.starts_with("vault: "), "{vault_err}");
-    assert!(vault_err.contains("64 KiB") && vault_err.contains("hint:"), "{vault_err}");
+    assert!(
+        vault_err.contains("64 KiB") && vault_err.contains("hint:"),
+        "{vault_err}"
+    );
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
     if let Some(kib) = rss {
         assert!(kib < 256 * 1024, "peak RSS {kib} KiB");
@@ -479,7 +501,10 @@ fn hostile_sts_credentials_are_refused_and_never_reach_a_shell() {
         let out = env.run(&["export", "prod"]);
         assert_code(&out, STS_REFUSED, field);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(field) && stderr.contains("hint:"), "{stderr}");
+        assert!(
+            stderr.contains(field) && stderr.contains("hint:"),
+            "{stderr}"
+        );
         assert!(!stderr.contains("touch"), "the value is quoted: {stderr}");
         assert!(out.stdout.is_empty());
         no_session_cached(&env);
@@ -544,13 +569,19 @@ fn a_hostile_credential_process_is_refused() {
     );
     std::fs::write(
         env.path("home/aws-config"),
-        format!("[profile cp]\nregion = us-east-1\ncredential_process = {}\n", cp.display()),
+        format!(
+            "[profile cp]\nregion = us-east-1\ncredential_process = {}\n",
+            cp.display()
+        ),
     )
     .unwrap();
     let out = env.run(&["export", "cp"]);
     assert_code(&out, CONFIG, "a credential_process printing $(...)");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("AccessKeyId") && stderr.contains("hint:"), "{stderr}");
+    assert!(
+        stderr.contains("AccessKeyId") && stderr.contains("hint:"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
 }
 
@@ -564,11 +595,16 @@ fn remote_error_text_cannot_forge_a_hint_line() {
     assert_code(&out, STS_REFUSED, "an error Code with a newline");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !stderr.lines().any(|l| l.trim_start().starts_with("hint: run rm")),
+        !stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("hint: run rm")),
         "a forged hint line: {stderr}"
     );
     assert_eq!(
-        stderr.lines().filter(|l| l.trim_start().starts_with("hint:")).count(),
+        stderr
+            .lines()
+            .filter(|l| l.trim_start().starts_with("hint:"))
+            .count(),
         1,
         "{stderr}"
     );
@@ -618,9 +654,17 @@ fn vault_dumps_no_core_and_its_child_gets_the_core_limit_back() {
         assert_success(&out, &args);
         let text = String::from_utf8_lossy(&out.stdout);
         let child = core_limit(&text, 1);
-        assert_eq!(child.as_deref(), Some("unlimited"), "{case:?}: child {text}");
+        assert_eq!(
+            child.as_deref(),
+            Some("unlimited"),
+            "{case:?}: child {text}"
+        );
         if case.contains(&"--fork") || case.contains(&"--server") {
-            assert_eq!(core_limit(&text, 0).as_deref(), Some("0"), "{case:?}: vault {text}");
+            assert_eq!(
+                core_limit(&text, 0).as_deref(),
+                Some("0"),
+                "{case:?}: vault {text}"
+            );
         }
     }
 }

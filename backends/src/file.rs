@@ -337,7 +337,10 @@ mod tests {
     fn an_item_over_the_cap_is_refused_unread() {
         let (_t, b) = backend();
         b.set("a", b"x").unwrap();
-        let f = OpenOptions::new().write(true).open(b.dir().join("a.age")).unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(b.dir().join("a.age"))
+            .unwrap();
         f.set_len(crate::MAX_ITEM + 1).unwrap();
         assert!(matches!(b.get("a"), Err(Error::TooLarge { .. })));
         f.set_len(crate::MAX_ITEM).unwrap();

@@ -66,7 +66,7 @@ pub fn no_core_dumps() {
 /// `exec`'s child does not silently inherit vault's 0.
 pub fn restore_core_limit(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
-    let Some(original) = ORIGINAL_CORE.get().cloned() else {
+    let Some(original) = ORIGINAL_CORE.get().copied() else {
         return;
     };
     // SAFETY: the closure runs in the forked child before execve; it only makes one
@@ -74,8 +74,7 @@ pub fn restore_core_limit(cmd: &mut std::process::Command) {
     // before the fork, and ignores its result.
     unsafe {
         cmd.pre_exec(move || {
-            let _ =
-                rustix::process::setrlimit(rustix::process::Resource::Core, original.clone());
+            let _ = rustix::process::setrlimit(rustix::process::Resource::Core, original);
             Ok(())
         });
     }

@@ -159,7 +159,8 @@ const MAX_SESSION: time::Duration = time::Duration::hours(36);
 /// How far the endpoint's clock may run ahead of ours.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(15);
 /// The hint for an answer no real STS gives.
-const NOT_STS: &str = "AWS_ENDPOINT_URL_STS / endpoint_url may not point at STS; nothing was cached";
+const NOT_STS: &str =
+    "AWS_ENDPOINT_URL_STS / endpoint_url may not point at STS; nothing was cached";
 
 fn session(
     c: Option<&aws_sdk_sts::types::Credentials>,

@@ -43,9 +43,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let too_long = || format!("{shown:?} is longer than the maximum, 7 days");
     let d = match s.parse::<u64>() {
         Ok(n) => Duration::from_secs(n),
-        Err(e) if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) => {
-            return Err(too_long())
-        }
+        Err(e) if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) => return Err(too_long()),
         Err(_) => humantime::parse_duration(s).map_err(|e| match e {
             humantime::DurationError::NumberOverflow => too_long(),
             _ => bad(),

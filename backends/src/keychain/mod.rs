@@ -387,7 +387,6 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
     crate::process::sanitize(e.to_string().as_bytes())
 }
 
-
 impl KeychainBackend {
     /// [`Backend::get`] before the size check.
     fn get_unchecked(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
