@@ -40,6 +40,37 @@ impl From<&LongTermKey> for Credentials {
     }
 }
 
+/// The longest access key id / secret / session token vault accepts from STS or a
+/// `credential_process` (AWS's are 20, 40 and about 1 to 2 KiB characters).
+const MAX_ID: usize = 128;
+const MAX_TOKEN: usize = 16 * 1024;
+
+/// Checks credentials from outside vault (an STS answer, a `credential_process`'s output)
+/// against the characters AWS uses: the access key id `[A-Z0-9]`, the secret and the token
+/// base64 `[A-Za-z0-9+/=]`. Returns the name of the first field that does not fit, so a
+/// hostile endpoint cannot smuggle `$(...)`, quotes or newlines into `export` or a log.
+pub fn bad_field(id: &str, secret: &str, token: Option<&str>) -> Option<&'static str> {
+    let base64 = |s: &str| {
+        !s.is_empty()
+            && s.len() <= MAX_TOKEN
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    };
+    let id_ok = (16..=MAX_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if !id_ok {
+        Some("AccessKeyId")
+    } else if !base64(secret) {
+        Some("SecretAccessKey")
+    } else if !token.is_none_or(base64) {
+        Some("SessionToken")
+    } else {
+        None
+    }
+}
+
 /// The output shapes credentials are rendered in: typed structs that borrow from the secrets,
 /// serialised straight into zeroed memory (no `serde_json::Value` copies of a secret).
 pub mod shapes {
@@ -137,5 +168,39 @@ pub mod shapes {
         let mut out = Zeroizing::new(Vec::with_capacity(16 * 1024));
         serde_json::to_writer(&mut *out, shape).expect("credential shapes serialise");
         Zeroizing::new(String::from_utf8(std::mem::take(&mut *out)).expect("JSON is UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_aws_characters_pass() {
+        use super::bad_field;
+        assert_eq!(
+            bad_field("ASIAIOSFODNN7EXAMPLE", "wJal/r+X=", Some("FQoG+/=")),
+            None
+        );
+        assert_eq!(bad_field("AKIAIOSFODNN7EXAMPLE", "abc", None), None);
+        assert_eq!(
+            bad_field("ASIA$(touch x)000000", "a", None),
+            Some("AccessKeyId")
+        );
+        assert_eq!(
+            bad_field("ASIA\nexport X=1", "a", None),
+            Some("AccessKeyId")
+        );
+        assert_eq!(bad_field("short", "a", None), Some("AccessKeyId"));
+        assert_eq!(
+            bad_field("ASIAIOSFODNN7EXAMPLE", "`id`", None),
+            Some("SecretAccessKey")
+        );
+        assert_eq!(
+            bad_field("ASIAIOSFODNN7EXAMPLE", "", None),
+            Some("SecretAccessKey")
+        );
+        assert_eq!(
+            bad_field("ASIAIOSFODNN7EXAMPLE", "a", Some("$(touch x)")),
+            Some("SessionToken")
+        );
     }
 }

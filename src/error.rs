@@ -147,6 +147,7 @@ impl Error {
             Error::Backend(vault_backends::Error::UnsafePermissions { .. }) => {
                 ExitCode::UnsafePermissions
             }
+            Error::Backend(vault_backends::Error::TooLarge { .. }) => ExitCode::Tampered,
             Error::Backend(_) => ExitCode::Backend,
             Error::Io { .. } | Error::Other(_) | Error::RekeyUnfinished => ExitCode::Failure,
             Error::StdoutClosed => ExitCode::Ok,

@@ -113,12 +113,11 @@ fn askpass(program: &OsString, prompt: &str) -> Result<Secret> {
         detail,
         hint: "VAULT_ASKPASS must name a program that prints the passphrase and exits 0".into(),
     };
-    let mut child = Command::new(program)
+    let mut child = crate::exec::scrub(&mut Command::new(program))
         .arg(prompt)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .env_remove("VAULT_PASSPHRASE")
         .spawn()
         .map_err(|e| fail(e.to_string()))?;
     let stdout = child.stdout.take().expect("piped");

@@ -19,6 +19,7 @@
 //! ```
 
 use std::ffi::OsString;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ pub struct ConfigFile {
     /// The folder of vault's entries in the password store.
     pub pass_prefix: Option<String>,
 }
+
+/// The largest config file read (it holds six short keys).
+const MAX_CONFIG: u64 = 64 * 1024;
 
 /// Where the file is looked for, if anywhere.
 fn path(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
@@ -85,7 +89,12 @@ fn load(env: &dyn Fn(&str) -> Option<OsString>) -> Result<ConfigFile> {
             path.display()
         ))
     };
-    let mut file = match std::fs::File::open(&path) {
+    // O_NONBLOCK: a FIFO planted in its place must not make every command wait for a writer.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(&path);
+    let file = match file {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
         Err(e) => return Err(io_error(e)),
@@ -93,10 +102,24 @@ fn load(env: &dyn Fn(&str) -> Option<OsString>) -> Result<ConfigFile> {
     // Like the vault directory, the file must be ours and not writable by others: whoever can
     // edit it chooses the backend (a helper program) and the vault directory.
     let meta = file.metadata().map_err(io_error)?;
+    if !meta.is_file() {
+        return Err(Error::Config(format!(
+            "{} is not a regular file\n  hint: replace it with a config file, or set VAULT_CONFIG= to use none",
+            path.display()
+        )));
+    }
     let me = rustix::process::geteuid().as_raw();
     vault_backends::fs::check_owner_mode(&path, &meta, me, 0o022, "chmod go-w")?;
+    if meta.len() > MAX_CONFIG {
+        return Err(Error::Config(format!(
+            "{} is {} bytes, more than a config file can be (64 KiB)\n  hint: it holds six keys; fix it, or set VAULT_CONFIG= to use none",
+            path.display(),
+            meta.len()
+        )));
+    }
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut file, &mut text).map_err(io_error)?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, MAX_CONFIG), &mut text)
+        .map_err(io_error)?;
     parse(&text, &path.display().to_string())
 }
 
@@ -271,8 +294,11 @@ impl Settings {
                 .unwrap_or_else(|| vault_backends::keychain::DEFAULT_SERVICE.to_owned()),
         };
         let agent_idle = match text("VAULT_AGENT_TIMEOUT").or(config.agent_timeout.clone()) {
-            Some(v) => crate::cli::args::parse_duration(&v)
-                .map_err(|e| Error::Config(format!("VAULT_AGENT_TIMEOUT / agent_timeout: {e}")))?,
+            Some(v) => crate::cli::args::parse_duration(&v).map_err(|e| {
+                Error::Config(format!(
+                    "VAULT_AGENT_TIMEOUT / agent_timeout: {e}\n  hint: use a duration like 15m or 1h, at most 7 days"
+                ))
+            })?,
             None => crate::agent::DEFAULT_IDLE,
         };
         let uid = rustix::process::geteuid().as_raw();

@@ -36,7 +36,7 @@ fn round_trip_in_separate_processes() {
     assert_eq!(json["AccessKeyId"], KEY_ID);
     assert_eq!(json["SecretAccessKey"], CANARY);
     let envfmt = env.ok(&["export", "prod", "--no-session", "--format", "env"]);
-    assert!(envfmt.contains(&format!("export AWS_SECRET_ACCESS_KEY={CANARY}\n")));
+    assert!(envfmt.contains(&format!("export AWS_SECRET_ACCESS_KEY='{CANARY}'\n")));
     let listed: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--json"])).unwrap();
     assert_eq!(listed["keys"], serde_json::json!(["prod"]));
 

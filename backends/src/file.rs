@@ -92,11 +92,13 @@ impl FileBackend {
         Ok(self.dir.join(encode_name(name)? + ITEM_SUFFIX))
     }
 
-    /// Opens an item for reading without following symlinks, and checks it.
+    /// Opens an item for reading without following symlinks or waiting (`O_NONBLOCK`: a FIFO
+    /// planted as an item opens at once and is then refused), and checks it.
     fn open_item(&self, path: &Path) -> Result<Option<File>, Error> {
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
         let file = match OpenOptions::new()
             .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .custom_flags(flags.bits() as i32)
             .open(path)
         {
             Ok(f) => f,
@@ -141,12 +143,20 @@ impl Backend for FileBackend {
 
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
         let path = self.item_path(name)?;
-        let Some(mut file) = self.open_item(&path)? else {
+        let Some(file) = self.open_item(&path)? else {
             return Ok(None);
         };
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("reading", &path, e))?
+            .len();
+        crate::check_item_size(name, size)?;
         let mut buf = Vec::new();
-        file.read_to_end(&mut buf)
+        // Bounded even if the file grows after the check.
+        file.take(crate::MAX_ITEM + 1)
+            .read_to_end(&mut buf)
             .map_err(|e| Error::io("reading", &path, e))?;
+        crate::check_item_size(name, buf.len() as u64)?;
         Ok(Some(buf))
     }
 
@@ -321,6 +331,20 @@ mod tests {
             FileBackend::open(&link, false),
             Err(Error::UnsafePermissions { .. })
         ));
+    }
+
+    #[test]
+    fn an_item_over_the_cap_is_refused_unread() {
+        let (_t, b) = backend();
+        b.set("a", b"x").unwrap();
+        let f = OpenOptions::new()
+            .write(true)
+            .open(b.dir().join("a.age"))
+            .unwrap();
+        f.set_len(crate::MAX_ITEM + 1).unwrap();
+        assert!(matches!(b.get("a"), Err(Error::TooLarge { .. })));
+        f.set_len(crate::MAX_ITEM).unwrap();
+        assert_eq!(b.get("a").unwrap().unwrap().len() as u64, crate::MAX_ITEM);
     }
 
     #[test]

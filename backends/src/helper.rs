@@ -54,6 +54,7 @@ pub struct HelperBackend {
     program: PathBuf,
     timeout: Duration,
     kind: &'static str,
+    remove_env: &'static [&'static str],
 }
 
 impl HelperBackend {
@@ -74,7 +75,14 @@ impl HelperBackend {
             timeout,
             // The trait wants a `&'static str`; one small string per backend opened.
             kind: Box::leak(format!("helper:{name}").into_boxed_str()),
+            remove_env: &[],
         })
+    }
+
+    /// Runs the helper without these variables: the caller's secret-bearing ones.
+    pub fn without_env(mut self, vars: &'static [&'static str]) -> Self {
+        self.remove_env = vars;
+        self
     }
 
     /// The helper program this backend runs.
@@ -90,7 +98,7 @@ impl HelperBackend {
     fn run(&self, action: &str, input: &[u8]) -> Result<Output, Error> {
         let mut cmd = Command::new(&self.program);
         cmd.arg(action);
-        run_with_timeout(&mut cmd, input, self.timeout).map_err(|e| match e {
+        run_with_timeout(&mut cmd, input, self.timeout, self.remove_env).map_err(|e| match e {
             RunError::Spawn(e) => Error::Other(format!(
                 "could not run helper {} for {action}: {e}",
                 self.program.display()
@@ -149,6 +157,8 @@ impl Backend for HelperBackend {
             }
             return Err(self.exit_error("get", &out));
         }
+        // Base64 of the item, in JSON: a larger answer is not parsed.
+        crate::check_item_size(name, out.stdout.len() as u64 * 3 / 4)?;
         parse_get_reply(&out.stdout).map_err(|e| match e {
             ReplyError::NotBase64 => self.fail(
                 "get",

@@ -70,6 +70,21 @@ pub trait Backend: Send + Sync + fmt::Debug {
     }
 }
 
+/// The largest item any backend reads: vault's items are under 1 KiB (a few KiB at most), so
+/// anything larger is not one, and is refused before it is read whole.
+pub const MAX_ITEM: u64 = 64 * 1024;
+
+/// Refuses an item of `size` bytes over [`MAX_ITEM`].
+pub(crate) fn check_item_size(name: &str, size: u64) -> Result<(), Error> {
+    if size > MAX_ITEM {
+        return Err(Error::TooLarge {
+            item: name.to_owned(),
+            size,
+        });
+    }
+    Ok(())
+}
+
 /// An advisory lock held until dropped.
 #[derive(Debug)]
 pub struct LockGuard(#[allow(dead_code)] Option<std::fs::File>);
@@ -102,6 +117,14 @@ pub enum Error {
     /// The item name cannot be stored by this backend.
     #[error("invalid item name {0:?}: {1}")]
     InvalidName(String, &'static str),
+    /// An item larger than any vault item can be ([`MAX_ITEM`]): not a vault item.
+    #[error("item {item} is {size} bytes, more than a vault item can be (64 KiB), so it was not read\n  hint: it is not a vault item (altered or planted); remove it, or restore it from a backup")]
+    TooLarge {
+        /// The item's name.
+        item: String,
+        /// Its size (of what was stored, which may be an encoding of the item).
+        size: u64,
+    },
     /// Any other backend failure (a helper program, a keyring daemon, ...).
     #[error("{0}")]
     Other(String),

@@ -52,6 +52,7 @@ pub struct PassBackend {
     store: PathBuf,
     prefix: String,
     timeout: Duration,
+    remove_env: &'static [&'static str],
 }
 
 impl PassBackend {
@@ -84,7 +85,15 @@ impl PassBackend {
             store,
             prefix: prefix.trim_end_matches('/').to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            remove_env: &[],
         })
+    }
+
+    /// Runs pass (and so gpg and the store's git hooks) without these variables: the
+    /// caller's secret-bearing ones.
+    pub fn without_env(mut self, vars: &'static [&'static str]) -> Self {
+        self.remove_env = vars;
+        self
     }
 
     /// The password store directory.
@@ -150,7 +159,7 @@ impl PassBackend {
             .arg("--")
             .args(entries)
             .env("PASSWORD_STORE_DIR", &self.store);
-        let out = run_with_timeout(&mut cmd, input, self.timeout).map_err(|e| match e {
+        let out = run_with_timeout(&mut cmd, input, self.timeout, self.remove_env).map_err(|e| match e {
             RunError::Spawn(e) => Error::Other(format!(
                 "could not run {}: {e}",
                 self.program.display()
@@ -246,7 +255,15 @@ impl Backend for PassBackend {
         if !self.exists(&entry)? {
             return Ok(None);
         }
+        // The gpg file holds base64 of the item plus gpg's framing: a few times the item at
+        // most. A larger one is not decrypted at all.
+        let path = self.entry_file(&entry);
+        let size = fs::metadata(&path)
+            .map_err(|e| Error::io("reading", &path, e))?
+            .len();
+        crate::check_item_size(name, size / 4)?;
         let out = self.pass(&["show"], &entry, b"")?;
+        crate::check_item_size(name, out.stdout.len() as u64 * 3 / 4)?;
         let text = String::from_utf8_lossy(&out.stdout);
         base64::engine::general_purpose::STANDARD
             .decode(text.trim())

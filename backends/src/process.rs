@@ -100,13 +100,19 @@ pub(crate) enum RunError {
 const MAX_OUTPUT: usize = 16 << 20;
 
 /// Runs `cmd` with `input` on stdin and stdout/stderr captured, in a process group of its
-/// own. If it has not exited and closed its output by `timeout`, the whole group is killed.
+/// own, without the variables named in `remove_env` (the caller's secret-bearing ones: this
+/// crate does not know them). If it has not exited and closed its output by `timeout`, the
+/// whole group is killed.
 pub(crate) fn run_with_timeout(
     cmd: &mut Command,
     input: &[u8],
     timeout: Duration,
+    remove_env: &[&str],
 ) -> Result<Output, RunError> {
     let deadline = Instant::now() + timeout;
+    for k in remove_env {
+        cmd.env_remove(k);
+    }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -234,6 +240,7 @@ mod tests {
             Command::new("/bin/sh").args(["-c", "cat; echo err >&2; exit 3"]),
             b"hello",
             Duration::from_secs(10),
+            &[],
         )
         .unwrap();
         assert_eq!(
@@ -246,6 +253,7 @@ mod tests {
             Command::new("/bin/sh").args(["-c", "sleep 100; true"]),
             b"",
             Duration::from_millis(300),
+            &[],
         );
         assert!(matches!(r, Err(RunError::TimedOut)), "{r:?}");
         assert!(start.elapsed() < Duration::from_secs(5));
@@ -255,8 +263,26 @@ mod tests {
             Command::new("/bin/sh").args(["-c", "sleep 100 & exit 0"]),
             b"",
             Duration::from_millis(300),
+            &[],
         );
         assert!(matches!(r, Err(RunError::TimedOut)), "{r:?}");
         assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_named_variables_never_reach_the_program() {
+        let out = run_with_timeout(
+            Command::new("/bin/sh")
+                .args(["-c", "env"])
+                .env("SECRET_ONE", "s1")
+                .env("KEPT", "k"),
+            b"",
+            Duration::from_secs(10),
+            &["SECRET_ONE", "SECRET_TWO"],
+        )
+        .unwrap();
+        let env = String::from_utf8(out.stdout).unwrap();
+        assert!(env.lines().any(|l| l == "KEPT=k"), "{env}");
+        assert!(!env.contains("SECRET_ONE"), "{env}");
     }
 }

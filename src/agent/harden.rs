@@ -37,6 +37,49 @@ pub fn harden_process() {
     }
 }
 
+/// The soft RLIMIT_CORE this process started with, saved by [`no_core_dumps`].
+static ORIGINAL_CORE: std::sync::OnceLock<rustix::process::Rlimit> = std::sync::OnceLock::new();
+
+/// For every vault command (they unlock, or hold credentials or the `--server` token): no
+/// core file. Linux: `PR_SET_DUMPABLE` 0; everywhere: the soft RLIMIT_CORE to 0 (the hard
+/// limit is kept, so [`restore_core_limit`] can give `exec`'s child the original back).
+/// Failures are logged, not fatal. `execve` resets dumpable by itself.
+pub fn no_core_dumps() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = deny_inspection() {
+        tracing::debug!("could not make vault non-dumpable: {e}");
+    }
+    let original = rustix::process::getrlimit(rustix::process::Resource::Core);
+    let zero = rustix::process::Rlimit {
+        current: Some(0),
+        maximum: original.maximum,
+    };
+    match rustix::process::setrlimit(rustix::process::Resource::Core, zero) {
+        Ok(()) => {
+            let _ = ORIGINAL_CORE.set(original);
+        }
+        Err(e) => tracing::debug!("could not set RLIMIT_CORE to 0: {e}"),
+    }
+}
+
+/// Gives the program `cmd` starts the core-file limit vault itself was started with, so
+/// `exec`'s child does not silently inherit vault's 0.
+pub fn restore_core_limit(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let Some(original) = ORIGINAL_CORE.get().copied() else {
+        return;
+    };
+    // SAFETY: the closure runs in the forked child before execve; it only makes one
+    // setrlimit system call (async-signal-safe: no allocation, no lock) on a value copied in
+    // before the fork, and ignores its result.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _ = rustix::process::setrlimit(rustix::process::Resource::Core, original);
+            Ok(())
+        });
+    }
+}
+
 /// `PR_SET_DUMPABLE` 0.
 #[cfg(target_os = "linux")]
 fn deny_inspection() -> std::io::Result<()> {
@@ -89,6 +132,18 @@ pub fn lock_memory<T>(value: &T) {
     if let Err(e) = unsafe { rustix::mm::mlock(ptr, len) } {
         tracing::warn!("could not mlock the master key: {e}");
     }
+}
+
+/// Sets `FD_CLOEXEC` on `fd`, an inherited descriptor (`--passphrase-fd N`), so that no
+/// program vault starts inherits it.
+pub fn close_on_exec(fd: i32) -> std::io::Result<()> {
+    // SAFETY: the borrow lives only for these two fcntl calls, and no Rust object in this
+    // process owns `fd` (it is a number from the command line, inherited across exec); an fd
+    // that is not open makes fcntl fail with EBADF, which is returned.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let flags = rustix::io::fcntl_getfd(fd)?;
+    rustix::io::fcntl_setfd(fd, flags | rustix::io::FdFlags::CLOEXEC)?;
+    Ok(())
 }
 
 /// Closes every file descriptor above stderr that the agent inherited from whoever started it

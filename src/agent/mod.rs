@@ -134,8 +134,8 @@ pub fn connect_or_start(settings: &Settings) -> Result<Client> {
         .arg(settings.agent_idle.as_secs().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .env_remove("VAULT_PASSPHRASE");
+        .stderr(Stdio::null());
+    crate::exec::scrub(&mut cmd);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.spawn().map_err(|e| {
         Error::Other(format!(

@@ -20,13 +20,12 @@ pub(crate) fn run(s: &Settings) -> Result<Credentials> {
             s.name
         ))
     };
-    let mut child = Command::new("/bin/sh")
+    let mut child = crate::exec::scrub(&mut Command::new("/bin/sh"))
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .env_remove("VAULT_PASSPHRASE")
         .spawn()
         .map_err(|e| fail(e.to_string()))?;
     let mut out = zeroize::Zeroizing::new(Vec::new());
@@ -55,6 +54,15 @@ pub(crate) fn run(s: &Settings) -> Result<Credentials> {
         .map_err(|_| fail("it did not print the JSON Version 1 shape".into()))?;
     if o.version != 1 {
         return Err(fail(format!("unsupported Version {}", o.version)));
+    }
+    if let Some(field) = crate::creds::bad_field(
+        &o.access_key_id,
+        o.secret_access_key.expose(),
+        o.session_token.as_ref().map(|t| t.expose()),
+    ) {
+        return Err(fail(format!(
+            "its {field} has characters AWS credentials never have (it is not shown)"
+        )));
     }
     Ok(Credentials {
         access_key_id: o.access_key_id,

@@ -22,12 +22,11 @@ impl MfaSource<'_> {
         }
         if let Some(cmd) = self.process {
             tracing::info!("running mfa_process for {serial}");
-            let out = Command::new("/bin/sh")
+            let out = crate::exec::scrub(&mut Command::new("/bin/sh"))
                 .arg("-c")
                 .arg(cmd)
                 .stdin(Stdio::null())
                 .stderr(Stdio::inherit())
-                .env_remove("VAULT_PASSPHRASE")
                 .output()
                 .map_err(|e| Error::Config(format!("running mfa_process: {e}")))?;
             if !out.status.success() {

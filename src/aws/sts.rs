@@ -154,6 +154,14 @@ pub(crate) fn sdk_credentials(creds: &Credentials) -> aws_credential_types::Cred
     )
 }
 
+/// The longest session STS issues (GetSessionToken for an IAM user: 36 h; roles at most 12 h).
+const MAX_SESSION: time::Duration = time::Duration::hours(36);
+/// How far the endpoint's clock may run ahead of ours.
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(15);
+/// The hint for an answer no real STS gives.
+const NOT_STS: &str =
+    "AWS_ENDPOINT_URL_STS / endpoint_url may not point at STS; nothing was cached";
+
 fn session(
     c: Option<&aws_sdk_sts::types::Credentials>,
     serves: String,
@@ -162,6 +170,22 @@ fn session(
     let c = c.ok_or_else(|| Error::StsRefused(format!("STS {made_by} returned no credentials")))?;
     let expiration = OffsetDateTime::from_unix_timestamp(c.expiration().secs())
         .map_err(|_| Error::StsRefused(format!("STS {made_by} returned a bad expiration")))?;
+    if let Some(field) = crate::creds::bad_field(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token()),
+    ) {
+        return Err(Error::StsRefused(format!(
+            "STS {made_by} returned a {field} with characters AWS never uses (it is not shown)\n  hint: {NOT_STS}"
+        )));
+    }
+    let now = OffsetDateTime::now_utc();
+    if expiration > now + MAX_SESSION + CLOCK_SKEW {
+        return Err(Error::StsRefused(format!(
+            "STS {made_by} returned credentials that expire at {}, beyond the 36 h STS can issue\n  hint: {NOT_STS}",
+            expiration.unix_timestamp()
+        )));
+    }
     Ok(Session {
         access_key_id: c.access_key_id().to_owned(),
         secret_access_key: Secret::new(c.secret_access_key()),
@@ -205,8 +229,10 @@ where
                 _ => "see the AWS message above",
             };
             let target = role.map(|r| format!(" for {r}")).unwrap_or_default();
+            // Both are remote text: escaped, so a newline cannot forge a `hint:` line.
             Error::StsRefused(format!(
-                "STS {op}{target} refused: {code}: {}\n  hint: {hint}",
+                "STS {op}{target} refused: {}: {}\n  hint: {hint}",
+                crate::sanitize(code),
                 crate::sanitize(msg)
             ))
         }

@@ -27,16 +27,31 @@ pub fn profile_name(name: &str) -> std::result::Result<String, String> {
     }
 }
 
-/// Parses `900` (seconds), or a humantime duration: `15m`, `1h`, `1h30m`, `90s`.
+/// The longest duration any flag or setting takes (`--duration`, `--idle-timeout`,
+/// `VAULT_AGENT_TIMEOUT`): 7 days. STS issues at most 36 h, and a timer this long never
+/// overflows a clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Parses `900` (seconds), or a humantime duration: `15m`, `1h`, `1h30m`, `90s`; at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let bad = || format!("{s:?} is not a duration like 900, 15m or 1h");
+    let shown = crate::sanitize(s);
+    let bad = || format!("{shown:?} is not a duration like 900, 15m or 1h");
+    let too_long = || format!("{shown:?} is longer than the maximum, 7 days");
     let d = match s.parse::<u64>() {
         Ok(n) => Duration::from_secs(n),
-        Err(_) => humantime::parse_duration(s).map_err(|_| bad())?,
+        Err(e) if matches!(e.kind(), std::num::IntErrorKind::PosOverflow) => return Err(too_long()),
+        Err(_) => humantime::parse_duration(s).map_err(|e| match e {
+            humantime::DurationError::NumberOverflow => too_long(),
+            _ => bad(),
+        })?,
     };
     // Whole seconds: STS and the agent's timer count in them.
     if d.as_secs() == 0 || d.subsec_nanos() != 0 {
         return Err(bad());
+    }
+    if d > MAX_DURATION {
+        return Err(too_long());
     }
     Ok(d)
 }
@@ -134,6 +149,21 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
         for bad in ["", "1x", "h", "10m5", "0", "0s", "500ms"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_duration("7d").unwrap(), MAX_DURATION);
+        // u64::MAX seconds aborted the agent on unlock (Instant + Duration overflowed), and
+        // values this large in hours must not wrap into something short.
+        for huge in [
+            "604801",
+            "8d",
+            "18446744073709551615",
+            "18446744073709551616",
+            "5124095576030432h",
+            "18446744073709551615h",
+            "99999999999999999999999d",
+        ] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("7 days"), "{huge}: {e}");
         }
     }
 

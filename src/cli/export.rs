@@ -56,16 +56,29 @@ pub fn render(c: &Credentials, format: Format, profile: &str) -> zeroize::Zeroiz
     let exp = c.expiration.and_then(|e| e.format(&Rfc3339).ok());
     let s = match format {
         Format::Env => {
-            let mut s = format!(
-                "export AWS_ACCESS_KEY_ID={}\nexport AWS_SECRET_ACCESS_KEY={}\n",
-                c.access_key_id,
-                c.secret_access_key.expose()
-            );
+            // Every value single-quoted: the shell that evals this sees data, never code.
+            // Reserved up front (values are at most 16 KiB) so no copy of a secret is left
+            // behind by a reallocation.
+            let mut s = String::with_capacity(64 * 1024);
+            let mut line = |k: &str, v: &str| {
+                s.push_str("export ");
+                s.push_str(k);
+                s.push_str("='");
+                for ch in v.chars() {
+                    match ch {
+                        '\'' => s.push_str(r"'\''"),
+                        ch => s.push(ch),
+                    }
+                }
+                s.push_str("'\n");
+            };
+            line("AWS_ACCESS_KEY_ID", &c.access_key_id);
+            line("AWS_SECRET_ACCESS_KEY", c.secret_access_key.expose());
             if let Some(t) = &c.session_token {
-                s += &format!("export AWS_SESSION_TOKEN={}\n", t.expose());
+                line("AWS_SESSION_TOKEN", t.expose());
             }
             if let Some(e) = &exp {
-                s += &format!("export AWS_CREDENTIAL_EXPIRATION={e}\n");
+                line("AWS_CREDENTIAL_EXPIRATION", e);
             }
             s
         }

@@ -85,7 +85,7 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
         outln!(
             "{:<32} session {} {left}",
             crate::sanitize(&s.profile),
-            s.id
+            crate::sanitize(&s.id)
         )?;
     }
     Ok(())

@@ -133,6 +133,22 @@ pub enum Command {
 
 /// Runs a parsed command line; returns the exit status (a child's, for `exec --fork`).
 pub fn run(cli: Cli) -> Result<u8> {
+    // Every command but `completions` may hold the master identity, a session or the
+    // --server token: no core file of it (the agent hardens itself further).
+    if !matches!(cli.command, Command::Completions(_)) {
+        crate::agent::harden::no_core_dumps();
+    }
+    // Before anything can start a child: vault reads it, no child inherits it.
+    if let Some(fd) = cli.global.passphrase_fd {
+        crate::exec::keep_from_children(fd);
+    }
+    if let Command::Passwd(passwd::Args {
+        new_passphrase_fd: Some(fd),
+        ..
+    }) = &cli.command
+    {
+        crate::exec::keep_from_children(*fd);
+    }
     let ctx = Settings::resolve(Flags {
         vault_dir: cli.global.vault_dir,
         backend: cli.global.backend,

@@ -6,6 +6,11 @@
 //! and every `VAULT_*` variable (the passphrase never reaches a child), plus the credentials,
 //! `AWS_CREDENTIAL_EXPIRATION`, the region, and `AWS_VAULT=<profile>`: the nesting guard, which
 //! shell prompts (starship, oh-my-zsh) already read to show the active profile.
+//!
+//! Every other program vault starts (`credential_process`, `mfa_process`, `VAULT_ASKPASS`, the
+//! agent, and through the backends crate `pass`, gpg and helpers) runs without
+//! [`SECRET_VARS`] ([`scrub`]); no child of any kind inherits `--passphrase-fd` or a descriptor
+//! vault opened ([`keep_from_children`]; Rust opens everything close-on-exec).
 
 pub mod ecs;
 
@@ -22,6 +27,38 @@ use crate::error::{Error, Result};
 
 /// The nesting guard variable.
 pub const GUARD: &str = "AWS_VAULT";
+
+/// vault's own variables that carry a passphrase or say where one comes from: removed from
+/// the environment of every program vault starts. (Other `VAULT_*` variables, and HashiCorp
+/// Vault's `VAULT_ADDR` / `VAULT_TOKEN`, are not vault's secrets and pass through to helper
+/// programs; `exec`'s child gets no `VAULT_*` variable at all, see [`child_env`].)
+pub const SECRET_VARS: &[&str] = &[
+    "VAULT_PASSPHRASE",
+    "VAULT_PASSPHRASE_FILE",
+    "VAULT_NEW_PASSPHRASE",
+    "VAULT_NEW_PASSPHRASE_FILE",
+    "VAULT_ASKPASS",
+];
+
+/// The child policy for a program vault starts that is not `exec`'s child: without
+/// [`SECRET_VARS`].
+pub fn scrub(cmd: &mut Command) -> &mut Command {
+    for k in SECRET_VARS {
+        cmd.env_remove(k);
+    }
+    cmd
+}
+
+/// Makes an inherited descriptor (`--passphrase-fd N`) close-on-exec, so no child of any
+/// kind inherits it; vault itself can still read it. Standard streams are left alone (a
+/// passphrase on stdin is consumed already, and the child needs its stdin).
+pub fn keep_from_children(fd: i32) {
+    if fd > 2 {
+        if let Err(e) = crate::agent::harden::close_on_exec(fd) {
+            tracing::debug!("fd {fd}: {e}");
+        }
+    }
+}
 
 /// Variables removed from the child's environment because they would override or confuse
 /// the credentials vault sets.
@@ -83,7 +120,9 @@ pub fn child_env(parent: Vec<(OsString, OsString)>, profile: &str, inject: Injec
         .into_iter()
         .filter(|(k, _)| {
             let k = k.to_string_lossy();
-            !(k.starts_with("VAULT_") || STALE.contains(&k.as_ref()))
+            !(k.starts_with("VAULT_")
+                || SECRET_VARS.contains(&k.as_ref())
+                || STALE.contains(&k.as_ref()))
         })
         .filter(|(k, _)| region.is_none() || (k != "AWS_REGION" && k != "AWS_DEFAULT_REGION"))
         .map(|(k, v)| (k, Zeroizing::new(v.into_vec())))
@@ -119,6 +158,7 @@ fn command(argv: &[OsString], env: &ChildEnv) -> Command {
         env.iter()
             .map(|(k, v)| (k.as_os_str(), OsStr::from_bytes(v))),
     );
+    crate::agent::harden::restore_core_limit(&mut cmd);
     cmd
 }
 

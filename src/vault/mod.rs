@@ -45,11 +45,14 @@ pub fn open_backend(
     let local = FileBackend::open(vault_dir, create)?;
     let main: Box<dyn Backend> = match &spec.kind {
         BackendKind::File => return Ok(Box::new(local)),
-        BackendKind::Pass => Box::new(vault_backends::PassBackend::new(&spec.pass_prefix)?),
-        BackendKind::Helper(name) => Box::new(vault_backends::HelperBackend::new(
-            name,
-            std::time::Duration::from_secs(10),
-        )?),
+        BackendKind::Pass => Box::new(
+            vault_backends::PassBackend::new(&spec.pass_prefix)?
+                .without_env(crate::exec::SECRET_VARS),
+        ),
+        BackendKind::Helper(name) => Box::new(
+            vault_backends::HelperBackend::new(name, std::time::Duration::from_secs(10))?
+                .without_env(crate::exec::SECRET_VARS),
+        ),
         BackendKind::Keychain(store) => {
             let store = store.unwrap_or_else(vault_backends::keychain::Store::os_default);
             Box::new(vault_backends::KeychainBackend::open(

@@ -316,19 +316,11 @@ impl Backend for KeychainBackend {
     }
 
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
-        #[cfg(target_os = "linux")]
-        if let Some(read) = self.plain_read(name, true) {
-            return read;
+        let got = self.get_unchecked(name)?;
+        if let Some(v) = &got {
+            crate::check_item_size(name, v.len() as u64)?;
         }
-        match self.entry(name)?.get_secret().map(Zeroizing::new) {
-            Ok(bytes) if self.which == Store::SecretService => self.decode(name, &bytes).map(Some),
-            Ok(mut bytes) => Ok(Some(std::mem::take(&mut *bytes))),
-            Err(KError::NoEntry) => {
-                self.check_really_missing(name)?;
-                Ok(None)
-            }
-            Err(e) => Err(self.error(name, e)),
-        }
+        Ok(got)
     }
 
     fn set(&self, name: &str, value: &[u8]) -> Result<(), Error> {
@@ -393,6 +385,25 @@ impl Backend for KeychainBackend {
 /// An error's text on one line, control characters escaped.
 fn one_line(e: &dyn std::fmt::Display) -> String {
     crate::process::sanitize(e.to_string().as_bytes())
+}
+
+impl KeychainBackend {
+    /// [`Backend::get`] before the size check.
+    fn get_unchecked(&self, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        #[cfg(target_os = "linux")]
+        if let Some(read) = self.plain_read(name, true) {
+            return read;
+        }
+        match self.entry(name)?.get_secret().map(Zeroizing::new) {
+            Ok(bytes) if self.which == Store::SecretService => self.decode(name, &bytes).map(Some),
+            Ok(mut bytes) => Ok(Some(std::mem::take(&mut *bytes))),
+            Err(KError::NoEntry) => {
+                self.check_really_missing(name)?;
+                Ok(None)
+            }
+            Err(e) => Err(self.error(name, e)),
+        }
+    }
 }
 
 #[cfg(test)]
