@@ -796,7 +796,7 @@ fn credential_process_offsets_are_handed_out_as_utc() {
         .unwrap();
     assert!(plus2.ends_with("+02:00"), "{plus2}");
     let json = format!(
-        r#"{{"Version":1,"AccessKeyId":"ASIAOFFSET","SecretAccessKey":"s","SessionToken":"t","Expiration":"{plus2}"}}"#
+        r#"{{"Version":1,"AccessKeyId":"ASIAOFFSET0000000000","SecretAccessKey":"s","SessionToken":"t","Expiration":"{plus2}"}}"#
     );
     std::fs::write(env.path("home/cp.json"), json).unwrap();
     let config = format!(
@@ -813,7 +813,7 @@ fn credential_process_offsets_are_handed_out_as_utc() {
     assert_eq!(parsed, later);
     let env_out = env.ok(&["export", "offset", "--format", "env"]);
     assert!(
-        env_out.contains(&format!("AWS_CREDENTIAL_EXPIRATION={exp}")),
+        env_out.contains(&format!("AWS_CREDENTIAL_EXPIRATION='{exp}'")),
         "{env_out}"
     );
 }
