@@ -117,7 +117,13 @@ pub fn credentials_file(data: &[u8]) {
     let Ok(before) = parse(text) else {
         return;
     };
-    let mut profiles: Vec<String> = before.profiles().map(str::to_owned).collect();
+    // As `vault import`: only profiles with a name vault accepts are imported and removed (the
+    // SDK also reads sections such as `[ ]`, a profile named "", which import skips).
+    let mut profiles: Vec<String> = before
+        .profiles()
+        .filter(|p| crate::cli::check_profile(p).is_ok())
+        .map(str::to_owned)
+        .collect();
     profiles.sort();
     // Every other profile: some named, some not.
     let named: Vec<String> = profiles.iter().step_by(2).cloned().collect();
