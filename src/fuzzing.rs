@@ -117,6 +117,9 @@ pub fn credentials_file(data: &[u8]) {
     let Ok(before) = parse(text) else {
         return;
     };
+    if sdk_merge_is_random(text) {
+        return;
+    }
     // As `vault import`: only profiles with a name vault accepts are imported and removed (the
     // SDK also reads sections such as `[ ]`, a profile named "", which import skips).
     let mut profiles: Vec<String> = before
@@ -137,6 +140,33 @@ pub fn credentials_file(data: &[u8]) {
         text,
         "an edit with no profiles changed the file"
     );
+}
+
+/// Whether two sections that the SDK keys apart (`[\ra]`, `[a]`) name the same profile: it
+/// merges those in `HashMap` order, so which value wins changes from one parse to the next and
+/// no edit can be checked against it. Header names as the SDK's `SectionPair::parse` trims them.
+fn sdk_merge_is_random(text: &str) -> bool {
+    const SPACE_TAB: &[char] = &[' ', '\t'];
+    let mut raw_by_name = std::collections::HashMap::new();
+    for line in text.lines() {
+        let Some(inner) = line.trim_matches(SPACE_TAB).strip_prefix('[') else {
+            continue;
+        };
+        if line.starts_with(SPACE_TAB) {
+            continue; // a continuation line, to the SDK
+        }
+        let inner = inner.split([']', '#', ';']).next().unwrap_or_default();
+        let raw = inner.trim_matches(SPACE_TAB);
+        let name = if raw.contains(SPACE_TAB) {
+            raw
+        } else {
+            raw.trim()
+        };
+        if *raw_by_name.entry(name).or_insert(raw) != raw {
+            return true;
+        }
+    }
+    false
 }
 
 /// An HTTP request head to the `vault exec --server` credential endpoint.
