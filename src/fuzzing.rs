@@ -7,6 +7,8 @@
 
 use std::io::BufReader;
 
+use aws_config::profile::ProfileSet;
+
 use crate::agent::protocol::{read_frame, FrameError, Request, Response};
 use crate::vault::crypto::MasterIdentity;
 use crate::vault::item::Item;
@@ -118,20 +120,70 @@ pub fn credentials_file(data: &[u8]) {
     let Ok(before) = parse(text) else {
         return;
     };
-    let mut profiles: Vec<String> = before.profiles().map(str::to_owned).collect();
+    if sdk_merge_is_random(text) {
+        return;
+    }
+    // As `vault import`: only profiles with a name vault accepts are imported and removed (the
+    // SDK also reads sections such as `[ ]`, a profile named "", which import skips).
+    let mut profiles: Vec<String> = before
+        .profiles()
+        .filter(|p| crate::cli::check_profile(p).is_ok())
+        .map(str::to_owned)
+        .collect();
     profiles.sort();
     // Every other profile: some named, some not.
     let named: Vec<String> = profiles.iter().step_by(2).cloned().collect();
     let after_text = remove_keys(text, &named);
     let after = parse(&after_text).expect("the edited file parses");
     if let Err(e) = check_removed(&before, &after, &named) {
-        panic!("the edit disagrees with the SDK: {e}");
+        // The SDK merges some duplicates in `HashMap` order (see `sdk_merge_is_random`): a
+        // text it does not read the same way every time checks nothing.
+        let stable = |t: &str, first: &ProfileSet| {
+            (0..16).all(|_| parse(t).is_ok_and(|again| same_profiles(&again, first)))
+        };
+        if stable(text, &before) && stable(&after_text, &after) {
+            panic!("the edit disagrees with the SDK: {e}");
+        }
     }
     assert_eq!(
         remove_keys(text, &[]),
         text,
         "an edit with no profiles changed the file"
     );
+}
+
+fn same_profiles(a: &ProfileSet, b: &ProfileSet) -> bool {
+    let mut names: Vec<&str> = a.profiles().chain(b.profiles()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.iter().all(|n| a.get_profile(n) == b.get_profile(n))
+}
+
+/// Whether two sections that the SDK keys apart (`[\ra]`, `[a]`) name the same profile: it
+/// merges those in `HashMap` order, so which value wins changes from one parse to the next and
+/// no edit can be checked against it. Header names as the SDK's `SectionPair::parse` trims them.
+fn sdk_merge_is_random(text: &str) -> bool {
+    const SPACE_TAB: &[char] = &[' ', '\t'];
+    let mut raw_by_name = std::collections::HashMap::new();
+    for line in text.lines() {
+        let Some(inner) = line.trim_matches(SPACE_TAB).strip_prefix('[') else {
+            continue;
+        };
+        if line.starts_with(SPACE_TAB) {
+            continue; // a continuation line, to the SDK
+        }
+        let inner = inner.split([']', '#', ';']).next().unwrap_or_default();
+        let raw = inner.trim_matches(SPACE_TAB);
+        let name = if raw.contains(SPACE_TAB) {
+            raw
+        } else {
+            raw.trim()
+        };
+        if *raw_by_name.entry(name).or_insert(raw) != raw {
+            return true;
+        }
+    }
+    false
 }
 
 /// An HTTP request head to the `vault exec --server` credential endpoint.

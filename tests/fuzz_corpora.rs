@@ -24,9 +24,7 @@ fn every_corpus_replays_without_a_panic() {
         "fuzz/corpus/ must have one directory per vault::fuzzing::TARGETS entry"
     );
 
-    // The targets' own panics are caught and reported by file; keep them off stderr.
-    std::panic::set_hook(Box::new(|_| {}));
-    let mut failures = vec![];
+    let mut inputs = vec![];
     for (name, target) in vault::fuzzing::TARGETS {
         let mut files: Vec<_> = std::fs::read_dir(root.join(name))
             .unwrap()
@@ -37,16 +35,24 @@ fn every_corpus_replays_without_a_panic() {
         assert!(!files.is_empty(), "fuzz/corpus/{name}/ is empty");
         for file in files {
             let data = std::fs::read(&file).unwrap();
-            if let Err(panic) = std::panic::catch_unwind(|| target(&data)) {
-                let why = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                failures.push(format!("{}: {why}", file.display()));
-            }
+            inputs.push((*target, file, data));
         }
     }
-    let _ = std::panic::take_hook();
+
+    // The targets' panics are caught and reported by file; keep them off stderr meanwhile.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut failures = vec![];
+    for (target, file, data) in &inputs {
+        if let Err(panic) = std::panic::catch_unwind(|| target(data)) {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            failures.push(format!("{}: {why}", file.display()));
+        }
+    }
+    std::panic::set_hook(hook);
     assert!(failures.is_empty(), "inputs that panic: {failures:#?}");
 }

@@ -70,10 +70,13 @@ fn classify(line: &str) -> Line<'_> {
     } else if line.starts_with(COMMENT) {
         Line::Comment
     } else if line.starts_with('[') {
+        // A one-word name is then trimmed of all Unicode whitespace, as the SDK's
+        // `SectionPair::parse` does (`[default\x0c]` is its profile `default`).
         let name = prepare(line, false)
             .strip_prefix('[')
             .and_then(|l| l.strip_suffix(']'))
-            .map(|n| n.trim_matches(WHITESPACE));
+            .map(|n| n.trim_matches(WHITESPACE))
+            .map(|n| if n.contains(WHITESPACE) { n } else { n.trim() });
         Line::Header(name)
     } else if line.starts_with(WHITESPACE) {
         Line::Continuation
