@@ -127,7 +127,7 @@ pub fn credentials_file(data: &[u8]) {
     // SDK also reads sections such as `[ ]`, a profile named "", which import skips).
     let mut profiles: Vec<String> = before
         .profiles()
-        .filter(|p| crate::cli::check_profile(p).is_ok())
+        .filter(|p| crate::cli::args::profile_name(p).is_ok())
         .map(str::to_owned)
         .collect();
     profiles.sort();
