@@ -365,7 +365,9 @@ fn child_environment_exit_status_and_signals() {
         .env("AWS_ACCESS_KEY_ID", "AKIASTALESTALE")
         .env("AWS_PROFILE", "stale-profile")
         .env("AWS_SESSION_TOKEN", "stale-token")
-        .env("VAULT_PASSPHRASE", PASS);
+        .env("VAULT_PASSPHRASE", PASS)
+        .env("VAULT_ADDR", "https://vault.example:8200")
+        .env("VAULT_TOKEN", "hvs.example");
     let out = c.output().unwrap();
     assert_success(&out, &["exec env"]);
     let child_env = String::from_utf8_lossy(&out.stdout);
@@ -374,9 +376,17 @@ fn child_environment_exit_status_and_signals() {
         "stale-profile",
         "stale-token",
         PASS,
-        "VAULT_",
+        "VAULT_PASSPHRASE=",
+        "VAULT_PASSPHRASE_FILE=",
     ] {
         assert!(!child_env.contains(bad), "{bad} reached the child");
+    }
+    // HashiCorp Vault's variables pass through (`vault exec prod -- terraform apply`).
+    for good in [
+        "VAULT_ADDR=https://vault.example:8200",
+        "VAULT_TOKEN=hvs.example",
+    ] {
+        assert!(child_env.contains(good), "{good} did not reach the child");
     }
     for good in [
         "AWS_ACCESS_KEY_ID=ASIA",

@@ -3,7 +3,8 @@
 //! `exec --server` (`ecs.rs`).
 //!
 //! The child gets the parent's environment minus every stale AWS credential/profile variable
-//! and every `VAULT_*` variable (the passphrase never reaches a child), plus the credentials,
+//! and vault's own secret-bearing variables ([`SECRET_VARS`]: the passphrase never reaches a
+//! child; HashiCorp Vault's `VAULT_ADDR`, `VAULT_TOKEN`, ... pass through), plus the credentials,
 //! `AWS_CREDENTIAL_EXPIRATION`, the region, and `AWS_VAULT=<profile>`: the nesting guard, which
 //! shell prompts (starship, oh-my-zsh) already read to show the active profile.
 //!
@@ -120,9 +121,7 @@ pub fn child_env(parent: Vec<(OsString, OsString)>, profile: &str, inject: Injec
         .into_iter()
         .filter(|(k, _)| {
             let k = k.to_string_lossy();
-            !(k.starts_with("VAULT_")
-                || SECRET_VARS.contains(&k.as_ref())
-                || STALE.contains(&k.as_ref()))
+            !(SECRET_VARS.contains(&k.as_ref()) || STALE.contains(&k.as_ref()))
         })
         .filter(|(k, _)| region.is_none() || (k != "AWS_REGION" && k != "AWS_DEFAULT_REGION"))
         .map(|(k, v)| (k, Zeroizing::new(v.into_vec())))
@@ -250,6 +249,8 @@ mod tests {
             ("AWS_SESSION_TOKEN", "stale"),
             ("VAULT_PASSPHRASE", "hunter2"),
             ("VAULT_PASSPHRASE_FILE", "/x"),
+            ("VAULT_ADDR", "https://vault.example:8200"),
+            ("VAULT_TOKEN", "hvs.example"),
             ("AWS_REGION", "us-west-2"),
             ("AWS_CONFIG_FILE", "/c"),
         ]
@@ -280,9 +281,12 @@ mod tests {
         assert_eq!(get("AWS_REGION"), ["eu-west-1"]);
         assert_eq!(get("AWS_VAULT"), ["prod"]);
         assert_eq!(get("AWS_CONFIG_FILE"), ["/c"]);
-        assert!(env
-            .iter()
-            .all(|(k, v)| !k.to_string_lossy().starts_with("VAULT_") && &v[..] != b"hunter2"));
+        assert!(env.iter().all(|(k, v)| {
+            !SECRET_VARS.contains(&k.to_string_lossy().as_ref()) && &v[..] != b"hunter2"
+        }));
+        // HashiCorp Vault's variables are not vault's: `terraform apply` under exec needs them.
+        assert_eq!(get("VAULT_ADDR"), ["https://vault.example:8200"]);
+        assert_eq!(get("VAULT_TOKEN"), ["hvs.example"]);
     }
 
     #[test]
