@@ -376,21 +376,9 @@ impl Hostile {
             return None;
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hostile_sts.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .trim()
-            .parse()
-            .expect("the hostile STS printed its port");
+        let mut cmd = Command::new("python3");
+        cmd.arg(script).args(args);
+        let (child, port) = start_port_script(cmd, "the hostile STS");
         Some(Hostile {
             child,
             url: format!("http://127.0.0.1:{port}"),

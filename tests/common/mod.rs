@@ -239,3 +239,23 @@ pub fn pyenv_root() -> Option<std::ffi::OsString> {
         p.is_dir().then(|| p.into_os_string())
     })
 }
+
+/// Starts one of the tests' loopback server scripts (`cmd`: `python3 tests/NAME.py ...`),
+/// which prints its port on its first line of stdout; returns the process and the port.
+pub fn start_port_script(mut cmd: Command, what: &str) -> (std::process::Child, u16) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{what} did not print its port: {line:?}"));
+    (child, port)
+}

@@ -1,6 +1,5 @@
 //! moto's server mode (tests/sts_server.py): the STS that every AWS test talks to.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -39,20 +38,12 @@ impl Moto {
         let log = dir.path().join("calls.jsonl");
         let cert = tls.then(|| dir.path().join("cert.pem"));
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sts_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
+        let mut cmd = Command::new("python3");
+        cmd.arg(script)
             .arg(&log)
             .args(cert.iter())
-            .envs(vars.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line.trim().parse().expect("moto printed its port");
+            .envs(vars.iter().copied());
+        let (child, port) = super::start_port_script(cmd, "moto");
         Some(Moto {
             child,
             port,
