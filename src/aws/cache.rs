@@ -180,13 +180,18 @@ pub(crate) fn prune_dead(vault: &Unlocked<'_>, refreshed: &[&CacheKey<'_>]) {
     if refreshed.is_empty() {
         return;
     }
+    let ids = match vault.vault().names() {
+        Ok(names) => names.sessions,
+        Err(e) => return tracing::debug!("not pruning old sessions: {e}"),
+    };
     let keep: Vec<String> = refreshed.iter().map(|k| k.id()).collect();
+    // Only the refreshed profiles' other sessions are candidates (and locked).
+    let candidates = ids.into_iter().filter(|id| {
+        refreshed.iter().any(|k| k.profile == id.profile())
+            && !keep.iter().any(|k| k == id.as_str())
+    });
     let now = OffsetDateTime::now_utc();
     let dead = |id: &SessionId| {
-        let ours = refreshed.iter().any(|k| k.profile == id.profile());
-        if !ours || keep.iter().any(|k| k == id.as_str()) {
-            return Ok(false);
-        }
         Ok(match vault.get(&id.item_name()) {
             Ok(Some(Item {
                 session: Some(s), ..
@@ -195,7 +200,7 @@ pub(crate) fn prune_dead(vault: &Unlocked<'_>, refreshed: &[&CacheKey<'_>]) {
             _ => false,
         })
     };
-    if let Err(e) = vault.vault().drop_sessions(Busy::Skip, dead) {
+    if let Err(e) = vault.vault().drop_sessions(Busy::Skip, candidates, dead) {
         tracing::debug!("not pruning old sessions: {e}");
     }
 }

@@ -17,9 +17,9 @@ pub struct Args {
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
-    let n = vault.drop_sessions(Busy::Wait, |id| {
-        Ok(args.profile.as_deref().is_none_or(|p| id.profile() == p))
-    })?;
+    let ids = vault.names()?.sessions.into_iter();
+    let mine = ids.filter(|id| args.profile.as_deref().is_none_or(|p| id.profile() == p));
+    let n = vault.drop_sessions(Busy::Wait, mine, |_| Ok(true))?;
     eprintln!(
         "vault: cleared {n} cached session{}",
         if n == 1 { "" } else { "s" }

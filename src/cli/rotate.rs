@@ -62,7 +62,7 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
         // Sessions made from the old key are keyed by it and unreachable now: drop them, and
         // only them (other profiles' sessions stay good).
         let doomed = cache::sessions_made_from(&unlocked, &cache::key_fingerprint(&sealed))?;
-        let dropped = vault.drop_sessions(Busy::Wait, |id| Ok(doomed.contains(id)))?;
+        let dropped = vault.drop_sessions(Busy::Wait, doomed, |_| Ok(true))?;
         tracing::info!("dropped {dropped} cached sessions made from the old key");
         let new_creds = Credentials {
             access_key_id: new.access_key_id.clone(),

@@ -203,15 +203,16 @@ impl Vault {
         Ok(self.backend.remove(name)?)
     }
 
-    /// Drops every cached session `doomed` picks, each decided and removed under its lock so
-    /// a concurrent refresh is never torn; returns how many went.
+    /// Drops the sessions `ids` that `doomed` picks, each decided and removed under its lock
+    /// so a concurrent refresh is never torn (only `ids` are locked); returns how many went.
     pub fn drop_sessions(
         &self,
         busy: Busy,
+        ids: impl IntoIterator<Item = SessionId>,
         mut doomed: impl FnMut(&SessionId) -> Result<bool>,
     ) -> Result<usize> {
         let mut dropped = 0;
-        for id in self.names()?.sessions {
+        for id in ids {
             let name = id.item_name();
             let _lock = match busy {
                 Busy::Wait => self.backend.lock(&name)?,
