@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod aws;
+pub mod browser;
 pub mod cli;
 pub mod creds;
 pub mod error;
