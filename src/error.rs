@@ -60,6 +60,14 @@ pub enum Error {
     /// No vault at the location.
     #[error("no vault at {0}\n  hint: run `vault init` (or point --vault-dir / VAULT_DIR at your vault)")]
     NotInitialized(String),
+    /// The passphrase slot is gone but items remain: the slot was deleted or moved.
+    #[error("the vault at {location} holds {items} item(s) but its passphrase slot (slot.passphrase.age) is missing\n  hint: restore the slot file from a backup, or re-create it from your recovery identity (`vault recover`'s output) with `vault init --from-identity FILE`; the items are kept either way, and a plain `vault init` is refused so they are not orphaned")]
+    SlotMissing {
+        /// Where the vault is.
+        location: String,
+        /// How many items it holds.
+        items: usize,
+    },
     /// `init` on an existing vault.
     #[error("a vault already exists at {0}\n  hint: use `vault passwd` to change its passphrase, or choose another --vault-dir")]
     AlreadyInitialized(String),
@@ -70,7 +78,7 @@ pub enum Error {
     #[error("no stored key for profile {0:?}\n  hint: `vault add {0}` stores one; `vault list` shows what is stored")]
     NoKey(String),
     /// A vault file failed to decrypt or parse.
-    #[error("vault item {item:?} is unreadable: {detail}\n  hint: the file was altered or truncated; restore it from a backup, or `vault remove` it and add it again")]
+    #[error("vault item {item:?} is unreadable: {detail}\n  hint: {}", tampered_hint(.item))]
     Tampered {
         /// Which item.
         item: String,
@@ -140,7 +148,9 @@ impl Error {
                 ExitCode::NotFound
             }
             Error::AlreadyInitialized(_) | Error::Usage(_) => ExitCode::Usage,
-            Error::Tampered { .. } | Error::SlotBounds(_) => ExitCode::Tampered,
+            Error::Tampered { .. } | Error::SlotBounds(_) | Error::SlotMissing { .. } => {
+                ExitCode::Tampered
+            }
             Error::Config(_) => ExitCode::Config,
             Error::StsRefused(_) => ExitCode::StsRefused,
             Error::StsUnreachable(_) => ExitCode::StsUnreachable,
@@ -164,6 +174,24 @@ impl Error {
                 detail,
             },
         }
+    }
+}
+
+/// What to do about an unreadable item, by kind: a slot cannot be removed and re-added, a
+/// session can simply be dropped.
+fn tampered_hint(item: &str) -> String {
+    if item.starts_with("slot.") {
+        "the slot file was altered or truncated; restore it from a backup, or re-create it from \
+         your recovery identity with `vault init --from-identity FILE` after moving it aside"
+            .into()
+    } else if let Some(profile) = item.strip_prefix(crate::vault::names::KEY_PREFIX) {
+        format!(
+            "the file was altered or truncated; restore it from a backup, or `vault remove {profile}` and `vault add {profile}` again"
+        )
+    } else if item.starts_with(crate::vault::names::SESSION_PREFIX) {
+        "a cached session was altered or truncated; `vault clear` drops it (the next call makes a new one)".into()
+    } else {
+        "the file was altered or truncated; restore it from a backup".into()
     }
 }
 
