@@ -90,7 +90,7 @@ fn round_trip_on_every_backend_and_pass_history_stays_small() {
                 "{backend}: nothing in the store"
             );
         }
-        ok_in(&env, &gpg, &["remove", "src"], &[]);
+        ok_in(&env, &gpg, &["remove", "src", "-f"], &[]);
         assert_eq!(
             run_in(&env, &gpg, &["export", "src", "--no-session"], &[])
                 .status

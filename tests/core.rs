@@ -41,13 +41,17 @@ fn round_trip_in_separate_processes() {
     assert_eq!(listed["keys"], serde_json::json!(["prod"]));
 
     // remove, then it is gone with the documented code
-    env.ok(&["remove", "prod"]);
+    env.ok(&["remove", "prod", "-f"]);
     assert_code(
         &env.run(&["export", "prod", "--no-session"]),
         NOT_FOUND,
         "export after remove",
     );
-    assert_code(&env.run(&["remove", "prod"]), NOT_FOUND, "remove twice");
+    assert_code(
+        &env.run(&["remove", "prod", "-f"]),
+        NOT_FOUND,
+        "remove twice",
+    );
 }
 
 #[test]

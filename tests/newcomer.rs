@@ -73,3 +73,157 @@ fn a_corrupted_slot_hint_is_one_that_can_be_followed() {
         "{err2}"
     );
 }
+
+/// Runs `vault ARGS` on a pseudo-terminal with `env`'s environment but no passphrase source,
+/// answering `script`'s prompts; returns the exit code and what the terminal showed.
+fn on_tty(env: &Env, args: &[&str], script: &[(&str, &str)]) -> (i32, String) {
+    let vault = env.cmd(args);
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pty_drive.py"))
+        .arg(serde_json::to_string(script).unwrap())
+        .arg("--")
+        .arg(vault.get_program())
+        .args(vault.get_args())
+        .env_clear();
+    for (k, v) in vault.get_envs() {
+        if let Some(v) = v {
+            if k != "VAULT_PASSPHRASE_FILE" {
+                cmd.env(k, v);
+            }
+        }
+    }
+    let out = cmd.output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), shown)
+}
+
+fn have_pty_driver() -> bool {
+    common::require("python3 (pty module)", common::have("python3"))
+}
+
+/// A wrong passphrase at a terminal is asked for again (3 tries, like sudo), and `vault add`
+/// asks for it before the key, so a typo does not throw the typed key away.
+#[test]
+fn a_typo_in_the_passphrase_costs_a_retype() {
+    if !have_pty_driver() {
+        return;
+    }
+    let env = Env::init();
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    let pass = common::PASS;
+    let (code, shown) = on_tty(
+        &env,
+        &["export", "prod", "--no-session", "--format", "env"],
+        &[
+            ("Vault passphrase: ", "wrong"),
+            ("Vault passphrase: ", pass),
+        ],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("try again") && shown.contains("prod-secret"),
+        "{shown}"
+    );
+
+    let (code, shown) = on_tty(
+        &env,
+        &["export", "prod", "--no-session"],
+        &[
+            ("Vault passphrase: ", "wrong1"),
+            ("Vault passphrase: ", "wrong2"),
+            ("Vault passphrase: ", "wrong3"),
+        ],
+    );
+    assert_eq!(code, 77, "{shown}");
+    assert_eq!(shown.matches("Vault passphrase: ").count(), 3, "{shown}");
+
+    // add: the passphrase first, then the key.
+    let (code, shown) = on_tty(
+        &env,
+        &["add", "dev"],
+        &[
+            ("Vault passphrase: ", "wrong"),
+            ("Vault passphrase: ", pass),
+            ("Access key ID: ", "AKIADEV00000000000001"),
+            ("Secret access key: ", "dev-secret"),
+        ],
+    );
+    assert_eq!(code, 0, "{shown}");
+    let out = env.ok(&["export", "dev", "--no-session", "--format", "env"]);
+    assert!(out.contains("dev-secret"), "{out}");
+}
+
+/// `init` at a terminal asks again when the two entries differ or the first is empty.
+#[test]
+fn init_asks_again_on_a_mismatch_or_an_empty_passphrase() {
+    if !have_pty_driver() {
+        return;
+    }
+    let env = Env::new();
+    let pass = common::PASS;
+    let (code, shown) = on_tty(
+        &env,
+        &["init", "--kdf-memory", "64", "--kdf-time", "3"],
+        &[
+            ("New vault passphrase: ", ""),
+            ("New vault passphrase: ", pass),
+            ("Repeat it: ", "typo"),
+            ("New vault passphrase: ", pass),
+            ("Repeat it: ", pass),
+        ],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains("empty") && shown.contains("differ"),
+        "{shown}"
+    );
+    // The passphrase that was set is the one typed twice.
+    env.ok(&["recover"]);
+}
+
+/// Deleting or replacing a key asks first at a terminal, is refused without one, and
+/// `-f/--force` skips the question (as aws-vault's).
+#[test]
+fn destroying_a_key_asks_first() {
+    if !have_pty_driver() {
+        return;
+    }
+    let env = Env::init();
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    let out = env.run(&["remove", "prod"]);
+    assert_code(&out, 2, "remove without a terminal");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert!(env.item("key.prod").exists());
+
+    let (code, shown) = on_tty(&env, &["remove", "prod"], &[("[y/N] ", "n")]);
+    assert_eq!(code, 2, "{shown}");
+    assert!(env.item("key.prod").exists());
+
+    // A different key over an existing one: asked, refused without a terminal.
+    let out = env.run_env(
+        &["add", "prod", "--env"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAOTHER000000000001"),
+            ("AWS_SECRET_ACCESS_KEY", "other-secret"),
+        ],
+    );
+    assert_code(&out, 2, "add over a different key without a terminal");
+    let out = env.ok(&["export", "prod", "--no-session", "--format", "env"]);
+    assert!(out.contains("prod-secret"), "{out}");
+    // The same key again is not a question.
+    let out = env.run_env(
+        &["add", "prod", "--env"],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAPROD0000000000001"),
+            ("AWS_SECRET_ACCESS_KEY", "prod-secret"),
+        ],
+    );
+    assert_success(&out, &["add", "prod", "again"]);
+
+    let (code, shown) = on_tty(&env, &["remove", "prod"], &[("[y/N] ", "y")]);
+    assert_eq!(code, 0, "{shown}");
+    assert!(!env.item("key.prod").exists());
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    env.ok(&["remove", "-f", "prod"]);
+    assert!(!env.item("key.prod").exists());
+}

@@ -55,8 +55,9 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             store,
         } => {
             // Always the passphrase: an agent never hands the identity out.
-            let pass = ctx.pass.read("Vault passphrase: ")?;
-            let (master, _) = vault.unlock_master(&pass)?;
+            let (master, _) = ctx
+                .pass
+                .retry("Vault passphrase: ", |pass| vault.unlock_master(pass))?;
             let d = vault.add_keychain_slot(&master, store.as_deref())?;
             eprintln!(
                 "vault: added a keychain slot ({}): unlocking needs no passphrase while that keychain is open",

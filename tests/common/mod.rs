@@ -167,7 +167,8 @@ impl Env {
 
     pub fn add_key(&self, profile: &str, id: &str, secret: &str) {
         let out = self.run_env(
-            &["add", profile, "--env"],
+            // --force: a test that replaces a key means to.
+            &["add", profile, "--env", "--force"],
             &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
         );
         assert_success(&out, &["add", profile]);
