@@ -35,6 +35,10 @@ pub enum ExitCode {
     Locked = 79,
     /// Unsafe ownership or mode on a vault path.
     UnsafePermissions = 80,
+    /// `exec`: the command was found but cannot be run (as shells report it).
+    CannotExecute = 126,
+    /// `exec`: the command was not found (as shells report it).
+    CommandNotFound = 127,
 }
 
 /// Everything that can go wrong, with its next step.
@@ -103,6 +107,19 @@ pub enum Error {
     /// STS could not be reached.
     #[error("{0}")]
     StsUnreachable(String),
+    /// `exec` could not start the command.
+    #[error("cannot run {program:?}: {detail}\n  hint: {}", if *.not_found { "check the command name and PATH (everything after the profile, or after --, is the command)" } else { "check that it is a program you may execute (mode, interpreter line)" })]
+    CannotRun {
+        /// The command, sanitised.
+        program: String,
+        /// The OS error.
+        detail: String,
+        /// Not found (127) rather than not executable (126).
+        not_found: bool,
+    },
+    /// An MFA code is needed and nothing can supply it.
+    #[error("an MFA code is needed for {0} and there is no terminal to ask on\n  hint: pass --mfa-token CODE, set mfa_process in the profile, or use --prompt ykman|zenity|kdialog|osascript")]
+    NoMfaSource(String),
     /// A backend failure.
     #[error(transparent)]
     Backend(#[from] vault_backends::Error),
@@ -143,7 +160,14 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::WrongPassphrase => ExitCode::WrongPassphrase,
-            Error::Locked | Error::Passphrase { .. } => ExitCode::Locked,
+            Error::Locked | Error::Passphrase { .. } | Error::NoMfaSource(_) => ExitCode::Locked,
+            Error::CannotRun { not_found, .. } => {
+                if *not_found {
+                    ExitCode::CommandNotFound
+                } else {
+                    ExitCode::CannotExecute
+                }
+            }
             Error::NotInitialized(_) | Error::NoKey(_) | Error::NoSlot(_) | Error::NoProfile(_) => {
                 ExitCode::NotFound
             }
@@ -217,6 +241,8 @@ mod tests {
             ExitCode::Config,
             ExitCode::Locked,
             ExitCode::UnsafePermissions,
+            ExitCode::CannotExecute,
+            ExitCode::CommandNotFound,
         ];
         let mut seen: Vec<u8> = codes.iter().map(|c| *c as u8).collect();
         seen.sort();

@@ -227,3 +227,100 @@ fn destroying_a_key_asks_first() {
     env.ok(&["remove", "-f", "prod"]);
     assert!(!env.item("key.prod").exists());
 }
+
+/// aws-vault's habits: the command without `--`, the short flags, `exec --json`; and a
+/// command that cannot be run exits as shells do (127 not found, 126 not executable).
+#[test]
+fn aws_vault_habits_work_under_exec() {
+    let env = Env::init();
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    // No `--`: everything after the profile is the command, its own flags included.
+    let out = env.ok(&[
+        "exec",
+        "prod",
+        "-n",
+        "sh",
+        "-c",
+        "echo $AWS_ACCESS_KEY_ID -x",
+    ]);
+    assert_eq!(out.trim(), "AKIAPROD0000000000001 -x");
+    let out = env.ok(&[
+        "exec",
+        "-n",
+        "-r",
+        "eu-west-2",
+        "prod",
+        "--",
+        "sh",
+        "-c",
+        "echo $AWS_REGION",
+    ]);
+    assert_eq!(out.trim(), "eu-west-2");
+    let json = env.ok(&["exec", "prod", "-n", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["Version"], 1);
+    assert_eq!(v["AccessKeyId"], "AKIAPROD0000000000001");
+    assert_eq!(
+        json,
+        env.ok(&["export", "prod", "-n", "--format", "credential-process"])
+    );
+
+    let out = env.run(&["exec", "prod", "-n", "no-such-command-anywhere"]);
+    assert_code(&out, 127, "command not found");
+    let script = env.path("not-executable.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    let out = env.run(&["exec", "prod", "-n", script.to_str().unwrap()]);
+    assert_code(&out, 126, "command not executable");
+    let out = env.run(&["exec", "prod", "-n", "--fork", "no-such-command-anywhere"]);
+    assert_code(&out, 127, "command not found under --fork");
+}
+
+/// `--prompt ykman` asks the YubiKey for the code of the profile's mfa_serial: the code
+/// reaches STS, the serial is an argument (never spliced into a shell line).
+#[test]
+fn the_ykman_prompt_driver_supplies_the_mfa_code() {
+    let Some(moto) = common::Moto::start(&[]) else {
+        return;
+    };
+    let env = Env::init();
+    let serial = "arn:aws:iam::123456789012:mfa/alice";
+    std::fs::write(
+        env.path("home/aws-config"),
+        format!("[profile prod]\nregion = us-east-1\nmfa_serial = {serial}\n"),
+    )
+    .unwrap();
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    let bin = env.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = env.path("ykman.log");
+    let ykman = bin.join("ykman");
+    std::fs::write(
+        &ykman,
+        format!("#!/bin/sh\necho \"$@\" >> {}\necho 246810\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&ykman, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut c = env.cmd(&["exec", "prod", "--prompt", "ykman", "true"]);
+    c.env("PATH", &path).env("AWS_ENDPOINT_URL_STS", moto.url());
+    let out = c.output().unwrap();
+    assert_success(&out, &["exec --prompt ykman"]);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap().trim(),
+        format!("oath accounts code --single {serial}")
+    );
+    let gst = moto
+        .calls()
+        .into_iter()
+        .find(|c| c["Action"] == "GetSessionToken")
+        .unwrap();
+    assert_eq!(gst["TokenCode"], "246810");
+    assert_eq!(gst["SerialNumber"], serial);
+
+    // No terminal and no driver: exit 79 (needs a person), as for the passphrase.
+    env.ok(&["clear"]);
+    let mut c = env.cmd(&["exec", "prod", "true"]);
+    c.env("AWS_ENDPOINT_URL_STS", moto.url());
+    let out = c.output().unwrap();
+    assert_code(&out, 79, "MFA code needed without a terminal");
+}

@@ -40,6 +40,8 @@ pub struct Request {
     /// Whether STS is not AWS's own (`AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`): an
     /// emulator may grant sessions shorter than AWS's 15 minutes.
     pub sts_endpoint_overridden: bool,
+    /// `--prompt`: how to ask for an MFA code.
+    pub prompt: mfa::Prompt,
 }
 
 /// The regions a command uses.
@@ -135,6 +137,7 @@ pub async fn resolve(
             let mut mfa = mfa::MfaSource {
                 token: mfa_token,
                 process: plan.chain.mfa_process.as_deref(),
+                prompt: plan.request.prompt,
             };
             walk.cold(&plan.profile, &plan.region.sts, &mut mfa).await?
         }
