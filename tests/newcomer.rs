@@ -324,3 +324,17 @@ fn the_ykman_prompt_driver_supplies_the_mfa_code() {
     let out = c.output().unwrap();
     assert_code(&out, 79, "MFA code needed without a terminal");
 }
+
+/// A syntax error in the AWS config names the file and the line.
+#[test]
+fn a_config_syntax_error_names_the_file_and_line() {
+    let env = Env::init();
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    let config = env.path("home/aws-config");
+    std::fs::write(&config, "[profile prod]\nregion = us-east-1\n[profile broken\nx = 1\n").unwrap();
+    let out = env.run(&["exec", "prod", "-n", "true"]);
+    assert_code(&out, 78, "config syntax error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&*config.to_string_lossy()), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+}
