@@ -51,6 +51,9 @@ pub enum Error {
     /// No way to get a passphrase.
     #[error("the vault is locked and there is no passphrase source\n  hint: run in a terminal, or set VAULT_PASSPHRASE_FILE, VAULT_ASKPASS or --passphrase-fd")]
     Locked,
+    /// A command that needs the passphrase itself (not the agent) has no source for it.
+    #[error("`vault {0}` needs the passphrase itself (an agent never hands out the master identity), and there is no passphrase source\n  hint: run it in a terminal, or set VAULT_PASSPHRASE_FILE, VAULT_ASKPASS or --passphrase-fd")]
+    PassphraseRequired(&'static str),
     /// Reading the passphrase failed.
     #[error("reading the passphrase from {source_name}: {detail}\n  hint: {hint}")]
     Passphrase {
@@ -160,7 +163,10 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::WrongPassphrase => ExitCode::WrongPassphrase,
-            Error::Locked | Error::Passphrase { .. } | Error::NoMfaSource(_) => ExitCode::Locked,
+            Error::Locked
+            | Error::Passphrase { .. }
+            | Error::NoMfaSource(_)
+            | Error::PassphraseRequired(_) => ExitCode::Locked,
             Error::CannotRun { not_found, .. } => {
                 if *not_found {
                     ExitCode::CommandNotFound

@@ -88,6 +88,20 @@ impl Sources {
         }
     }
 
+    /// [`Sources::retry`] for a command that must have the passphrase itself (`command`
+    /// names it): "locked" would be false while an agent is unlocked.
+    pub fn retry_own<T>(
+        &self,
+        command: &'static str,
+        prompt: &str,
+        attempt: impl FnMut(&Secret) -> Result<T>,
+    ) -> Result<T> {
+        self.retry(prompt, attempt).map_err(|e| match e {
+            Error::Locked => Error::PassphraseRequired(command),
+            e => e,
+        })
+    }
+
     /// Gets a new passphrase: from the configured source, or typed twice on the terminal
     /// (asked again, [`TRIES`] times in all, when empty or when the two differ).
     pub fn read_new(&self, what: &str) -> Result<Secret> {

@@ -331,10 +331,146 @@ fn a_config_syntax_error_names_the_file_and_line() {
     let env = Env::init();
     env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
     let config = env.path("home/aws-config");
-    std::fs::write(&config, "[profile prod]\nregion = us-east-1\n[profile broken\nx = 1\n").unwrap();
+    std::fs::write(
+        &config,
+        "[profile prod]\nregion = us-east-1\n[profile broken\nx = 1\n",
+    )
+    .unwrap();
     let out = env.run(&["exec", "prod", "-n", "true"]);
     assert_code(&out, 78, "config syntax error");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&*config.to_string_lossy()), "{err}");
     assert!(err.contains("line 3"), "{err}");
+}
+
+/// Messages that were false: an agent's idle time shown as "0 min" and then as this
+/// command's default; "locked" from `recover` while the agent is unlocked; a `DIR/backend`
+/// file that is not named; an endpoint that is not STS reported as "refused: Unknown".
+#[test]
+fn messages_say_what_is_true() {
+    let env = Env::init();
+    let agent = |args: &[&str], pass: bool| {
+        let mut c = env.cmd(args);
+        c.env_remove("VAULT_NO_AGENT");
+        if !pass {
+            c.env_remove("VAULT_PASSPHRASE_FILE");
+        }
+        c
+    };
+    struct Stop<'a>(&'a dyn Fn());
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let stop = || {
+        let _ = agent(&["lock", "--stop"], false).output();
+    };
+    let _stop = Stop(&stop);
+    let out = agent(&["unlock"], true)
+        .env("VAULT_AGENT_TIMEOUT", "40s")
+        .output()
+        .unwrap();
+    assert_success(&out, &["unlock"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("locks after 40s") || err.contains("locks after 39s"),
+        "{err}"
+    );
+    let out = agent(&["unlock"], false).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already unlocked") && !err.contains("15m"),
+        "{err}"
+    );
+    assert!(err.contains("locks after 3"), "{err}");
+
+    let out = agent(&["recover"], false).output().unwrap();
+    assert_code(&out, 79, "recover with no passphrase source");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("is locked") && err.contains("needs the passphrase"),
+        "{err}"
+    );
+    drop(_stop);
+
+    std::fs::write(env.dir.join("backend"), "nope\n").unwrap();
+    let out = env.run(&["list"]);
+    assert_code(&out, 78, "a bad DIR/backend file");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&*env.dir.join("backend").to_string_lossy()),
+        "{err}"
+    );
+}
+
+/// An endpoint that answers HTTP but is not STS: the status is shown, not "Unknown".
+#[test]
+fn an_endpoint_that_is_not_sts_is_named_by_its_status() {
+    if !common::require("python3", common::have("python3")) {
+        return;
+    }
+    let env = Env::init();
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    let mut server = std::process::Command::new("python3");
+    server.args([
+        "-c",
+        "import http.server as h\n\
+         class H(h.BaseHTTPRequestHandler):\n\
+         \x20   def do_POST(self):\n\
+         \x20       self.send_response(404); self.send_header('Content-Length','9'); self.end_headers(); self.wfile.write(b'not found')\n\
+         \x20   def log_message(self,*a): pass\n\
+         s=h.HTTPServer(('127.0.0.1',0),H); print(s.server_port, flush=True); s.serve_forever()",
+    ]);
+    let (mut child, port) = common::start_port_script(server, "a plain HTTP server");
+    let mut c = env.cmd(&["exec", "prod", "true"]);
+    c.env("AWS_ENDPOINT_URL_STS", format!("http://127.0.0.1:{port}"));
+    let out = c.output().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_code(&out, 76, "an endpoint that is not STS");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("HTTP 404") && !err.contains("Unknown"),
+        "{err}"
+    );
+    assert!(!err.contains("see the AWS message above"), "{err}");
+}
+
+/// `--server --lazy`: an error reaches the child's SDK as the JSON the endpoint meant (its
+/// newlines intact), not with `\n` mangled into `'n`.
+#[test]
+fn the_endpoint_error_json_keeps_the_message() {
+    if !common::require("python3", common::have("python3")) {
+        return;
+    }
+    let env = Env::init();
+    std::fs::write(
+        env.path("home/aws-config"),
+        "[profile msrc]\nregion = us-east-1\nmfa_serial = arn:aws:iam::123456789012:mfa/alice\n",
+    )
+    .unwrap();
+    env.add_key("msrc", "AKIAPROD0000000000001", "prod-secret");
+    let fetch = r#"
+import json, os, urllib.request, urllib.error
+req = urllib.request.Request(os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"],
+    headers={"Authorization": os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN"]})
+try:
+    urllib.request.urlopen(req)
+except urllib.error.HTTPError as e:
+    print(json.dumps(json.load(e)))
+"#;
+    let mut c = env.cmd(&[
+        "exec", "msrc", "--server", "--lazy", "--", "python3", "-c", fetch,
+    ]);
+    c.env("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9");
+    let out = c.output().unwrap();
+    assert_success(&out, &["exec --server --lazy"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("MFA code is needed") && msg.contains("\n  hint: "),
+        "{msg}"
+    );
+    assert!(!msg.contains("'n"), "{msg}");
 }

@@ -208,10 +208,14 @@ where
             let err = se.err();
             // Some emulators wrap errors in shapes the SDK does not parse; read the body then.
             let body = String::from_utf8_lossy(se.raw().body().bytes().unwrap_or_default());
-            let code = err
-                .code()
-                .or_else(|| xml_field(&body, "Code"))
-                .unwrap_or("Unknown");
+            let Some(code) = err.code().or_else(|| xml_field(&body, "Code")) else {
+                // An answer with no AWS error in it: not STS (a proxy, a captive portal, a
+                // wrong endpoint_url). Say what came back instead of an empty "Unknown".
+                let status = se.raw().status().as_u16();
+                return Error::StsRefused(format!(
+                    "STS {op}: the endpoint answered HTTP {status} without an AWS error in it\n  hint: it is probably not STS: check AWS_ENDPOINT_URL_STS / endpoint_url, proxies and the region"
+                ));
+            };
             let msg = err
                 .message()
                 .or_else(|| xml_field(&body, "Message"))

@@ -19,9 +19,11 @@ pub struct Args {
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
-    let (master, old_params) = ctx
-        .pass
-        .retry("Current vault passphrase: ", |old| vault.unlock_master(old))?;
+    let (master, old_params) =
+        ctx.pass
+            .retry_own("passwd", "Current vault passphrase: ", |old| {
+                vault.unlock_master(old)
+            })?;
     let params = args.kdf.over(old_params)?;
     let new_sources = crate::passphrase::Sources {
         fd: args.new_passphrase_fd,

@@ -17,7 +17,9 @@ pub fn run(ctx: &Settings, _args: Args) -> Result<()> {
     vault.ensure_initialized()?;
     let (master, _) = ctx
         .pass
-        .retry("Vault passphrase: ", |pass| vault.unlock_master(pass))?;
+        .retry_own("recover", "Vault passphrase: ", |pass| {
+            vault.unlock_master(pass)
+        })?;
     let secret = master.to_secret();
     outln!(
         "# vault master identity: decrypts every item with `age -d -i FILE`\n{}",

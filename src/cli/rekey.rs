@@ -18,7 +18,7 @@ pub fn run(ctx: &Settings, _args: Args) -> Result<()> {
     }
     let report = ctx
         .pass
-        .retry("Vault passphrase: ", |pass| vault.rekey(pass))?;
+        .retry_own("rekey", "Vault passphrase: ", |pass| vault.rekey(pass))?;
     eprintln!(
         "vault: {}re-encrypted {} stored key{} to a new master identity and dropped {} cached session{}",
         if report.resumed {

@@ -57,7 +57,9 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             // Always the passphrase: an agent never hands the identity out.
             let (master, _) = ctx
                 .pass
-                .retry("Vault passphrase: ", |pass| vault.unlock_master(pass))?;
+                .retry_own("slot add", "Vault passphrase: ", |pass| {
+                    vault.unlock_master(pass)
+                })?;
             let d = vault.add_keychain_slot(&master, store.as_deref())?;
             eprintln!(
                 "vault: added a keychain slot ({}): unlocking needs no passphrase while that keychain is open",
