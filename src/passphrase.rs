@@ -55,6 +55,20 @@ impl Sources {
                 detail: e.to_string(),
                 hint: "point VAULT_PASSPHRASE_FILE at a readable file".into(),
             })?;
+            // Refused like every other vault file another user could read (exit 80): checked
+            // on the open file, so it cannot be swapped between the check and the read.
+            let meta = f.metadata().map_err(|e| Error::Passphrase {
+                source_name: format!("VAULT_PASSPHRASE_FILE ({})", path.display()),
+                detail: e.to_string(),
+                hint: "point VAULT_PASSPHRASE_FILE at a regular file".into(),
+            })?;
+            vault_backends::fs::check_owner_mode(
+                path,
+                &meta,
+                rustix::process::geteuid().as_raw(),
+                0o077,
+                "chmod 600",
+            )?;
             return first_line(f, "VAULT_PASSPHRASE_FILE");
         }
         if let Some(program) = &self.askpass {
@@ -113,6 +127,9 @@ impl Sources {
             if pass.expose().is_empty() {
                 return Err(empty());
             }
+            if let Some(why) = weak(&pass) {
+                eprintln!("vault: warning: the new passphrase is weak ({why})");
+            }
             return Ok(pass);
         }
         for n in 1..=TRIES {
@@ -124,6 +141,17 @@ impl Sources {
                 }
                 eprintln!("vault: the passphrase is empty, try again");
                 continue;
+            }
+            if let Some(why) = weak(&first) {
+                eprintln!("vault: this passphrase is weak ({why})");
+                if confirm("use it anyway", false).is_err() {
+                    if last {
+                        return Err(Error::Usage(
+                            "no passphrase was chosen; nothing changed\n  hint: choose one of four or more random words".into(),
+                        ));
+                    }
+                    continue;
+                }
             }
             let second = prompt_tty("Repeat it: ")?;
             if first.expose() == second.expose() {
@@ -139,6 +167,26 @@ impl Sources {
                 .into(),
         ))
     }
+}
+
+/// Why a new passphrase is weak (zxcvbn's score below 3 of 4, with its advice), or `None`.
+/// zxcvbn works on copies it does not zero; it runs only when a passphrase is being set.
+fn weak(pass: &Secret) -> Option<String> {
+    let estimate = zxcvbn::zxcvbn(pass.expose(), &["vault", "aws"]);
+    let score = u8::from(estimate.score());
+    if score >= 3 {
+        return None;
+    }
+    let mut why = format!("strength {score} of 4");
+    if let Some(f) = estimate.feedback() {
+        if let Some(w) = f.warning() {
+            why.push_str(&format!(": {w}"));
+        }
+        if let Some(s) = f.suggestions().first() {
+            why.push_str(&format!("; {s}"));
+        }
+    }
+    Some(why)
 }
 
 fn first_line(mut r: impl Read, name: &str) -> Result<Secret> {
@@ -289,6 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("p");
         std::fs::write(&f, "from-file\n").unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let s = Sources {
             file: Some(f),
             env: Some(Secret::new("from-env".to_owned())),

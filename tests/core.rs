@@ -89,7 +89,7 @@ fn wrong_passphrase_changes_nothing() {
         .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
         .collect();
     let wrong = env.path("wrong");
-    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    write_secret(&wrong, "not the passphrase\n");
     for args in [
         &["export", "prod", "--no-session"][..],
         &["add", "prod", "--env"],
@@ -169,7 +169,7 @@ fn passwd_rewraps_only_the_slot() {
     env.add_key("prod", KEY_ID, CANARY);
     let item_before = std::fs::read(env.item("key.prod")).unwrap();
     let newpass = env.path("newpass");
-    std::fs::write(&newpass, "a new passphrase\n").unwrap();
+    write_secret(&newpass, "a new passphrase\n");
     let out = env.run_env(
         &["passwd"],
         &[("VAULT_NEW_PASSPHRASE_FILE", newpass.to_str().unwrap())],

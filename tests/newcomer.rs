@@ -474,3 +474,54 @@ except urllib.error.HTTPError as e:
     );
     assert!(!msg.contains("'n"), "{msg}");
 }
+
+/// A passphrase file other users can read is refused (exit 80), as every loose vault path
+/// is; fixed with the chmod the hint names.
+#[test]
+fn a_passphrase_file_others_can_read_is_refused() {
+    let env = Env::init();
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    std::fs::set_permissions(
+        &env.passfile,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let out = env.run(&["export", "prod", "-n"]);
+    assert_code(&out, 80, "a world-readable passphrase file");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+    std::fs::set_permissions(
+        &env.passfile,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    env.ok(&["export", "prod", "-n"]);
+}
+
+/// A weak new passphrase is named as weak (zxcvbn) and needs a yes at a terminal; from a
+/// file it is used with a warning.
+#[test]
+fn a_weak_passphrase_is_questioned() {
+    if !have_pty_driver() {
+        return;
+    }
+    let env = Env::new();
+    let (code, shown) = on_tty(
+        &env,
+        &["init", "--kdf-memory", "64", "--kdf-time", "3"],
+        &[
+            ("New vault passphrase: ", "a"),
+            ("use it anyway? [y/N] ", "n"),
+            ("New vault passphrase: ", common::PASS),
+            ("Repeat it: ", common::PASS),
+        ],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("weak (strength 0 of 4"), "{shown}");
+    env.ok(&["recover"]);
+
+    let weak = Env::new();
+    common::write_secret(&weak.passfile, "password1\n");
+    let out = weak.run(&["init", "--kdf-memory", "64", "--kdf-time", "3"]);
+    assert_success(&out, &["init with a weak passphrase file"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: the new passphrase is weak"));
+}

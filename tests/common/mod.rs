@@ -74,7 +74,7 @@ impl Env {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("vault");
         let passfile = tmp.path().join("pass");
-        std::fs::write(&passfile, format!("{PASS}\n")).unwrap();
+        write_secret(&passfile, &format!("{PASS}\n"));
         std::fs::create_dir(tmp.path().join("tmp")).unwrap();
         std::fs::create_dir(tmp.path().join("home")).unwrap();
         std::fs::create_dir(tmp.path().join("run")).unwrap();
@@ -177,6 +177,13 @@ impl Env {
     pub fn item(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.age"))
     }
+}
+
+/// Writes a passphrase file as a user should keep one: mode 0600 (vault refuses a file other
+/// users can read).
+pub fn write_secret(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }
 
 pub fn assert_success(out: &Output, args: &[&str]) {
