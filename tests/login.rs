@@ -545,3 +545,36 @@ print(json.dumps(out))
     fed.refuse(false);
     assert_eq!(fed.token_calls().last().unwrap()["status"], 400);
 }
+
+#[test]
+fn a_cached_role_session_about_to_end_is_replaced_for_the_console() {
+    let Some(w) = setup() else { return };
+    // 10-minute sessions (the emulator grants them): fresh by the cache's rule for 5 more
+    // minutes, but too short for a console session.
+    w.url(&["prod", "--duration", "600"]);
+    assert_eq!(w.moto.count("AssumeRole"), 1);
+    let out = w.run(
+        &["-v", "login", "prod", "--duration", "600", "--stdout"],
+        &[],
+    );
+    assert_success(&out, &["login", "prod"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("replacing it for the console"), "{stderr}");
+    assert_eq!(
+        w.moto.count("AssumeRole"),
+        2,
+        "the short session was reused"
+    );
+    // The source's GetSessionToken session still serves.
+    assert_eq!(w.moto.count("GetSessionToken"), 1);
+    // 600 s is below what SessionDuration takes: not sent.
+    assert!(w
+        .fed
+        .token_calls()
+        .iter()
+        .all(|c| c["has_session_duration"] == false));
+    // exec still takes the cached session as it is.
+    let out = w.run(&["exec", "prod", "--duration", "600", "--", "true"], &[]);
+    assert_success(&out, &["exec", "prod"]);
+    assert_eq!(w.moto.count("AssumeRole"), 2);
+}
