@@ -49,9 +49,15 @@ pub struct Args {
 /// Runs `vault login`.
 pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
     // Read and checked before anything is unlocked or called.
-    let signin_override = std::env::var("AWS_ENDPOINT_URL_SIGNIN")
-        .ok()
-        .filter(|v| !v.is_empty());
+    let signin_override = match std::env::var_os("AWS_ENDPOINT_URL_SIGNIN") {
+        None => None,
+        Some(v) if v.is_empty() => None,
+        Some(v) => Some(v.into_string().map_err(|_| {
+            crate::error::Error::Config(
+                "AWS_ENDPOINT_URL_SIGNIN is not UTF-8\n  hint: set it to the federation endpoint's URL, or unset it".into(),
+            )
+        })?),
+    };
     if let Some(base) = &signin_override {
         federation::check_base(base)?;
     }
