@@ -374,6 +374,25 @@ fn mfa_on_a_plain_key_is_refused_not_dropped() {
     assert!(out.stdout.is_empty());
     assert_eq!(w.moto.calls().len(), 0, "STS was called");
     assert!(w.fed.calls().is_empty());
+    // The same for an MFA serial stored with the key rather than in the config.
+    let out = w.env.run_env(
+        &[
+            "add",
+            "kmfa",
+            "--env",
+            "--mfa-serial",
+            "arn:aws:iam::123456789012:mfa/bob",
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+        ],
+    );
+    assert_success(&out, &["add", "kmfa"]);
+    let out = w.run(&["login", "kmfa", "--stdout"], &[]);
+    assert_code(&out, CONFIG, "the key's own mfa_serial");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mfa/bob"));
+    assert_eq!(w.moto.calls().len(), 0, "STS was called");
     // The hint's way works: a role with the MFA'd source signs in, with the code sent.
     w.url(&["mrole", "--mfa-token", "123456"]);
     let gst: Vec<_> = w
