@@ -141,6 +141,28 @@ impl Sts {
             .map_err(|e| sts_error("AssumeRole", Some(arn), e))?;
         session(out.credentials(), serves, "AssumeRole")
     }
+
+    /// GetFederationToken for the console (`vault login` with a plain IAM-user key, since the
+    /// console refuses GetSessionToken output): federated user `name`, with `policy` as the
+    /// session policy. It cannot carry MFA; the caller refuses profiles that require it.
+    pub async fn get_federation_token(
+        &self,
+        creds: &Credentials,
+        name: &str,
+        policy: &str,
+        duration: i32,
+    ) -> Result<Session> {
+        let out = self
+            .client(creds)
+            .get_federation_token()
+            .name(name)
+            .policy(policy)
+            .duration_seconds(duration)
+            .send()
+            .await
+            .map_err(|e| sts_error("GetFederationToken", None, e))?;
+        session(out.credentials(), String::new(), "GetFederationToken")
+    }
 }
 
 /// SDK credentials for `creds` (the SDK's copy is its own).

@@ -35,6 +35,7 @@ mod export;
 mod import;
 mod init;
 mod list;
+mod login;
 mod migrate;
 mod passwd;
 mod recover;
@@ -129,6 +130,8 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Print shell completions.
     Completions(completions::Args),
+    /// Open the AWS console as a profile in the browser (or print the sign-in URL: --stdout).
+    Login(login::Args),
 }
 
 /// Runs a parsed command line; returns the exit status (a child's, for `exec --fork`).
@@ -177,6 +180,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Status(a) => done(agent::status(&ctx, a)),
         Command::Agent(a) => done(agent::run_agent(&ctx, a)),
         Command::Completions(a) => done(completions::run(a)),
+        Command::Login(a) => done(login::run(&ctx, a)),
     }
 }
 

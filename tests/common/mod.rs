@@ -4,6 +4,7 @@
 //! that bench/run.sh also sets up come from one shell file, scripts/lib/real-parts.sh.
 #![allow(dead_code, unused_imports)]
 
+pub mod federation;
 pub mod gpg;
 pub mod keyring;
 pub mod moto;
