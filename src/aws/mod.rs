@@ -241,6 +241,7 @@ pub async fn resolve_console(
                     let mut mfa = mfa::MfaSource {
                         token: mfa_token,
                         process: plan.chain.mfa_process.as_deref(),
+                        prompt: plan.request.prompt,
                     };
                     walk.cold(&plan.profile, &plan.region.sts, &mut mfa).await?
                 }

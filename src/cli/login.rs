@@ -37,9 +37,13 @@ pub struct Args {
     /// 1h].
     #[arg(long, short, value_parser = super::args::parse_duration, value_name = "D")]
     pub duration: Option<Duration>,
-    /// The current MFA code (else the profile's mfa_process, else a prompt on the terminal).
-    #[arg(long, value_name = "CODE")]
+    /// The current MFA code (else the profile's mfa_process, else --prompt).
+    #[arg(long, short = 't', value_name = "CODE")]
     pub mfa_token: Option<String>,
+    /// How to ask for an MFA code: terminal, zenity, kdialog, osascript or ykman
+    /// [default: terminal].
+    #[arg(long, value_enum, value_name = "DRIVER")]
+    pub prompt: Option<crate::aws::mfa::Prompt>,
     /// The region for STS and of the console [default: AWS_REGION, AWS_DEFAULT_REGION, the
     /// profile's region, else its source's, else us-east-1].
     #[arg(long, value_parser = super::args::parse_region, value_name = "REGION")]
@@ -71,6 +75,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
         region: args.region.clone(),
         env_region: ctx.aws_region.clone(),
         sts_endpoint_overridden: ctx.sts_endpoint_overridden,
+        prompt: args.prompt.unwrap_or_default(),
     };
     let url = rt.block_on(async {
         let config = Config::load().await?;
