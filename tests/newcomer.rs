@@ -525,3 +525,46 @@ fn a_weak_passphrase_is_questioned() {
     assert_success(&out, &["init with a weak passphrase file"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: the new passphrase is weak"));
 }
+
+/// `export` speaks fish and PowerShell too, and the shell formats carry the region (as
+/// aws-vault's `export` does).
+#[test]
+fn export_for_every_shell_with_the_region() {
+    let env = Env::init();
+    std::fs::write(
+        env.path("home/aws-config"),
+        "[profile prod]\nregion = eu-west-3\n",
+    )
+    .unwrap();
+    env.add_key("prod", "AKIAPROD0000000000001", "prod/secret+x");
+    let posix = env.ok(&["export", "prod", "-n"]);
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!("{posix}\necho \"$AWS_REGION $AWS_DEFAULT_REGION $AWS_SECRET_ACCESS_KEY\""),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "eu-west-3 eu-west-3 prod/secret+x"
+    );
+    let fish = env.ok(&["export", "prod", "-n", "--format", "fish"]);
+    assert!(
+        fish.contains("set -gx AWS_ACCESS_KEY_ID 'AKIAPROD0000000000001';\n"),
+        "{fish}"
+    );
+    assert!(fish.contains("set -gx AWS_REGION 'eu-west-3';\n"), "{fish}");
+    let ps = env.ok(&["export", "prod", "-n", "--format", "powershell"]);
+    assert!(
+        ps.contains("$Env:AWS_SECRET_ACCESS_KEY = 'prod/secret+x'\n"),
+        "{ps}"
+    );
+    assert!(
+        ps.contains("$Env:AWS_DEFAULT_REGION = 'eu-west-3'\n"),
+        "{ps}"
+    );
+    // The caller's AWS_REGION wins over the profile's, here as for exec: left alone.
+    let out = env.run_env(&["export", "prod", "-n"], &[("AWS_REGION", "ap-south-1")]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("eu-west-3"));
+}

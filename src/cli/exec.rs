@@ -71,6 +71,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
             &resolved.creds,
             super::export::Format::CredentialProcess,
             &args.profile,
+            None,
         );
         return super::print(format_args!("{}", text.as_str())).map(|()| 0);
     }
