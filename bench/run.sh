@@ -624,9 +624,9 @@ fig_floor() {
   if command -v strace >/dev/null; then
     env -u VAULT_NO_AGENT strace -f -qq -e trace=openat -o "$WORK/warm.strace" \
       "$VAULT" exec demo -- true >&2
-    item=$(grep -o "$VAULT_DIR/[^\"]*session[^\"]*\.age" "$WORK/warm.strace" | tail -1) || true
+    item=$(grep -o "$VAULT_DIR/session\.demo\.[0-9a-f]*\.age" "$WORK/warm.strace" | head -1) || true
   fi
-  [ -n "$item" ] || item=$(find "$VAULT_DIR" -name '*session*demo*.age' | head -1)
+  [ -n "$item" ] || item=$(find "$VAULT_DIR" -maxdepth 1 -name 'session.demo.*.age' | head -1)
   if [ ! -f "$item" ]; then
     skip_row "warm \`vault exec demo -- true\` vs the C floor" "no session item of demo found"
     return 0
