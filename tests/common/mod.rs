@@ -8,6 +8,7 @@ pub mod federation;
 pub mod gpg;
 pub mod keyring;
 pub mod moto;
+pub mod sso;
 
 pub use gpg::Gpg;
 pub use keyring::{keyutils_items, Keyring};
