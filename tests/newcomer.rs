@@ -568,3 +568,48 @@ fn export_for_every_shell_with_the_region() {
     let out = env.run_env(&["export", "prod", "-n"], &[("AWS_REGION", "ap-south-1")]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("eu-west-3"));
 }
+
+/// One help layout: every subcommand's `--help` lists the global options under their own
+/// heading; `-v` lines read like every other vault line (no leading space).
+#[test]
+fn help_and_verbose_output_have_one_layout() {
+    let env = Env::init();
+    let help = env.ok(&["--help"]);
+    let commands: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .lines()
+        // A command's line starts with two spaces; its wrapped description with more.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() > 10, "{commands:?}");
+    for c in &commands {
+        let out = env.ok(&[c, "--help"]);
+        assert!(
+            out.contains("\nGlobal options:\n"),
+            "vault {c} --help:\n{out}"
+        );
+        let globals = out.split("\nGlobal options:\n").nth(1).unwrap();
+        assert!(
+            globals.contains("--vault-dir") && globals.contains("--verbose"),
+            "{c}"
+        );
+    }
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    let out = env.run(&["-v", "exec", "prod", "-n", "true"]);
+    assert_success(&out, &["-v exec"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.is_empty());
+    for line in err.lines() {
+        assert!(
+            line.starts_with("vault: ") || line.starts_with("  hint: "),
+            "{line:?}"
+        );
+    }
+}

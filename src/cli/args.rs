@@ -139,7 +139,11 @@ impl KdfArgs {
             t: self.kdf_time.unwrap_or(base.t),
             p: self.kdf_parallelism.unwrap_or(base.p),
         };
-        params.check().map_err(|e| Error::Usage(e.to_string()))?;
+        params.check().map_err(|e| {
+            Error::Usage(format!(
+                "{e}\n  hint: --kdf-memory takes 64 to 4096 (MiB), --kdf-time 3 to 10, --kdf-parallelism 1 to 16"
+            ))
+        })?;
         Ok(params)
     }
 }
