@@ -613,3 +613,63 @@ fn help_and_verbose_output_have_one_layout() {
         );
     }
 }
+
+/// `vault rotate` of a key whose profile has an mfa_serial signs its IAM calls with an MFA
+/// session (policies that require MFA for key management are common).
+#[test]
+fn rotate_goes_through_an_mfa_session() {
+    let Some(moto) = common::Moto::start(&[]) else {
+        return;
+    };
+    let py = format!(
+        "import boto3\niam = boto3.client('iam', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
+         iam.create_user(UserName='mfarotor')\nk = iam.create_access_key(UserName='mfarotor')['AccessKey']\nprint(k['AccessKeyId'], k['SecretAccessKey'])",
+        moto.url()
+    );
+    let out = std::process::Command::new("python3")
+        .args(["-c", &py])
+        .output()
+        .unwrap();
+    assert_success(&out, &["create the IAM user"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (id, secret) = text.trim().split_once(' ').unwrap();
+    let env = Env::init();
+    let serial = "arn:aws:iam::123456789012:mfa/rotor";
+    std::fs::write(
+        env.path("home/aws-config"),
+        format!("[profile src]\nregion = us-east-1\nmfa_serial = {serial}\n"),
+    )
+    .unwrap();
+    env.add_key("src", id, secret);
+    let mut c = env.cmd(&["rotate", "src", "-t", "135790"]);
+    c.env("AWS_ENDPOINT_URL", moto.url());
+    let out = c.output().unwrap();
+    assert_success(&out, &["rotate src with MFA"]);
+    // The test's own IAM calls are signed by "x".
+    let calls: Vec<_> = moto
+        .calls()
+        .into_iter()
+        .filter(|c| c["_AccessKeyId"] != "x")
+        .collect();
+    let gst = calls
+        .iter()
+        .find(|c| c["Action"] == "GetSessionToken")
+        .expect("an MFA session");
+    assert_eq!(gst["SerialNumber"], serial);
+    assert_eq!(gst["TokenCode"], "135790");
+    assert_eq!(gst["_AccessKeyId"], id);
+    let create = calls
+        .iter()
+        .find(|c| c["Action"] == "CreateAccessKey")
+        .unwrap();
+    let signer = create["_AccessKeyId"].as_str().unwrap();
+    // Signed by the session (moto gives sessions a fixed key id), not by the long-term key.
+    assert_ne!(signer, id, "CreateAccessKey signed by the long-term key");
+    let get_user = calls.iter().find(|c| c["Action"] == "GetUser").unwrap();
+    assert_eq!(get_user["_AccessKeyId"], id);
+    let delete = calls
+        .iter()
+        .find(|c| c["Action"] == "DeleteAccessKey")
+        .unwrap();
+    assert_eq!(delete["_AccessKeyId"], signer);
+}

@@ -26,10 +26,11 @@ fn client(sts: &Sts, creds: &Credentials) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::from_conf(conf)
 }
 
-/// GetUser (the caller) then CreateAccessKey for that user, signed with `old`.
-pub async fn create_key(sts: &Sts, old: &Credentials) -> Result<NewKey> {
-    let iam = client(sts, old);
-    let user = iam
+/// GetUser (the caller, signed with the long-term key `old`: the policies that require MFA
+/// for everything else allow it) then CreateAccessKey for that user, signed with `signer`
+/// (`old` itself, or an MFA session made from it).
+pub async fn create_key(sts: &Sts, old: &Credentials, signer: &Credentials) -> Result<NewKey> {
+    let user = client(sts, old)
         .get_user()
         .send()
         .await
@@ -37,7 +38,7 @@ pub async fn create_key(sts: &Sts, old: &Credentials) -> Result<NewKey> {
         .user
         .map(|u| u.user_name)
         .ok_or_else(|| Error::StsRefused("IAM GetUser returned no user".into()))?;
-    let key = iam
+    let key = client(sts, signer)
         .create_access_key()
         .user_name(&user)
         .send()
@@ -53,8 +54,14 @@ pub async fn create_key(sts: &Sts, old: &Credentials) -> Result<NewKey> {
 }
 
 /// Waits until `new` is accepted by STS (IAM is eventually consistent), then deletes the old
-/// key with the new one. Retries for about half a minute.
-pub async fn retire_old_key(sts: &Sts, new: &Credentials, user: &str, old_id: &str) -> Result<()> {
+/// key, signed by `signer` (the new key, or the MFA session). Retries for about half a minute.
+pub async fn retire_old_key(
+    sts: &Sts,
+    new: &Credentials,
+    signer: &Credentials,
+    user: &str,
+    old_id: &str,
+) -> Result<()> {
     let mut last = None;
     for attempt in 0..15 {
         if attempt > 0 {
@@ -65,7 +72,7 @@ pub async fn retire_old_key(sts: &Sts, new: &Credentials, user: &str, old_id: &s
             last = Some(e);
             continue;
         }
-        match client(sts, new)
+        match client(sts, signer)
             .delete_access_key()
             .user_name(user)
             .access_key_id(old_id)

@@ -17,11 +17,20 @@ pub struct Args {
     /// The profile whose stored key to rotate.
     #[arg(value_parser = super::args::profile_name)]
     pub profile: String,
+    /// The current MFA code, when the profile has an mfa_serial (else its mfa_process, else
+    /// --prompt).
+    #[arg(long, short = 't', value_name = "CODE")]
+    pub mfa_token: Option<String>,
+    /// How to ask for an MFA code: terminal, zenity, kdialog, osascript or ykman.
+    #[arg(long, value_enum, value_name = "DRIVER")]
+    pub prompt: Option<crate::aws::mfa::Prompt>,
 }
 
 /// Runs `vault rotate`: CreateAccessKey, store the new key, drop sessions made from the old
-/// one, DeleteAccessKey on the old key (retrying while IAM propagates).
-pub fn run(ctx: &Settings, args: Args) -> Result<()> {
+/// one, DeleteAccessKey on the old key (retrying while IAM propagates). With an mfa_serial
+/// (the profile's or the key's), the IAM calls are signed with a short GetSessionToken
+/// session made with MFA, since policies that require MFA for key management are common.
+pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let name = key_name(&args.profile);
@@ -44,7 +53,35 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             ctx.aws_region.as_deref(),
         );
         let sts = Sts::new(&args.profile, &region.sts).await;
-        let new = iam::create_key(&sts, &old).await?;
+        let settings = config.settings(&args.profile)?.unwrap_or_default();
+        let serial = settings.mfa_serial.clone().or_else(|| item.mfa_serial.clone());
+        // With MFA: one session, made with the old key, signs the IAM calls of the old key
+        // (CreateAccessKey, and DeleteAccessKey at the end).
+        let signer = match &serial {
+            None => None,
+            Some(serial) => {
+                let mut mfa = crate::aws::mfa::MfaSource {
+                    token: args.mfa_token.take().map(crate::secret::Secret::new),
+                    process: settings.mfa_process.as_deref(),
+                    prompt: args.prompt.unwrap_or_default(),
+                };
+                let code = mfa.code(serial)?;
+                let session = sts
+                    .get_session_token(
+                        &old,
+                        900,
+                        Some(crate::aws::sts::Mfa {
+                            serial,
+                            code: &code,
+                        }),
+                        args.profile.clone(),
+                    )
+                    .await?;
+                tracing::info!("signing the IAM calls with an MFA session for {serial}");
+                Some(Credentials::from(session))
+            }
+        };
+        let new = iam::create_key(&sts, &old, signer.as_ref().unwrap_or(&old)).await?;
         let stored = LongTermKey {
             access_key_id: new.access_key_id.clone(),
             secret_access_key: new.secret_access_key.clone(),
@@ -70,7 +107,13 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             session_token: None,
             expiration: None,
         };
-        iam::retire_old_key(&sts, &new_creds, &new.user, &old.access_key_id)
+        iam::retire_old_key(
+            &sts,
+            &new_creds,
+            signer.as_ref().unwrap_or(&new_creds),
+            &new.user,
+            &old.access_key_id,
+        )
             .await
             .map_err(|e| {
                 Error::StsRefused(format!(
