@@ -16,7 +16,7 @@ if $demo; then :; else
 for pair in age:age argon2:argon2 hyperfine:hyperfine /usr/bin/time:time useradd:passwd runuser:util-linux \
     pass:pass gpg:gnupg docker-credential-pass:golang-docker-credential-helpers \
     dbus-run-session:dbus dbus-daemon:dbus-daemon dbus-send:dbus-bin gnome-keyring-daemon:gnome-keyring \
-    secret-tool:libsecret-tools keyctl:keyutils curl:curl; do
+    secret-tool:libsecret-tools keyctl:keyutils curl:curl strace:strace; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -673,3 +673,52 @@ fn rotate_goes_through_an_mfa_session() {
         .unwrap();
     assert_eq!(delete["_AccessKeyId"], signer);
 }
+
+/// The child is found on its PATH with `stat`s (no failing `execve` per PATH entry) and sees
+/// the name it was given as argv[0].
+#[test]
+fn exec_finds_the_command_on_path_without_failing_execves() {
+    let env = Env::init();
+    env.add_key("prod", "AKIAPROD0000000000001", "prod-secret");
+    let bin = env.path("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let script = bin.join("show-argv0");
+    std::fs::write(&script, "#!/bin/sh\necho \"$0\"\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Empty and missing directories first, and a non-executable file of the same name.
+    let shadow = env.path("shadow");
+    std::fs::create_dir(&shadow).unwrap();
+    std::fs::write(shadow.join("show-argv0"), "not a program").unwrap();
+    let path = format!(
+        "/nonexistent:{}:{}:{}",
+        shadow.display(),
+        bin.display(),
+        std::env::var("PATH").unwrap()
+    );
+    let mut c = env.cmd(&["exec", "prod", "-n", "show-argv0"]);
+    c.env("PATH", &path);
+    let out = c.output().unwrap();
+    assert_success(&out, &["exec show-argv0"]);
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .ends_with("show-argv0"));
+    if common::require("strace", common::have("strace")) {
+        let mut c = env.cmd(&["exec", "prod", "-n", "show-argv0"]);
+        let mut s = std::process::Command::new("strace");
+        s.args(["-f", "-e", "trace=execve", "-o"])
+            .arg(env.path("trace"))
+            .arg(c.get_program())
+            .args(c.get_args())
+            .env_clear()
+            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .env("PATH", &path);
+        let _ = &mut c;
+        assert!(s.status().unwrap().success());
+        let trace = std::fs::read_to_string(env.path("trace")).unwrap();
+        let failed = trace
+            .lines()
+            .filter(|l| l.contains("execve(") && l.contains("= -1"))
+            .count();
+        assert_eq!(failed, 0, "{trace}");
+    }
+}

@@ -151,14 +151,48 @@ pub fn child_env(parent: Vec<(OsString, OsString)>, profile: &str, inject: Injec
     env
 }
 
-fn command(argv: &[OsString], env: &ChildEnv) -> Command {
-    let mut cmd = Command::new(&argv[0]);
+/// Finds `program` on the child's `PATH` with one `stat` per directory, as a shell does,
+/// instead of letting `execvp` try (and fail) an `execve` in each: the first regular file
+/// with an execute bit wins. A name with a `/` is used as it is. Not found: `NotFound`; only
+/// non-executable files of that name: `PermissionDenied` (exit 127 and 126, as shells).
+fn resolve_program(program: &OsStr, path: Option<&[u8]>) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.as_bytes().contains(&b'/') {
+        return Ok(program.into());
+    }
+    let path = path.unwrap_or(b"/usr/local/bin:/usr/bin:/bin");
+    let mut denied = false;
+    for dir in path.split(|&b| b == b':') {
+        let dir = if dir.is_empty() { &b"."[..] } else { dir };
+        let candidate = std::path::Path::new(OsStr::from_bytes(dir)).join(program);
+        match std::fs::metadata(&candidate) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => return Ok(candidate),
+            Ok(m) if m.is_file() => denied = true,
+            _ => {}
+        }
+    }
+    Err(if denied {
+        std::io::ErrorKind::PermissionDenied.into()
+    } else {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH")
+    })
+}
+
+fn command(argv: &[OsString], env: &ChildEnv) -> std::io::Result<Command> {
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_slice());
+    let program = resolve_program(&argv[0], path)?;
+    let mut cmd = Command::new(program);
+    // The child sees the name it was given as argv[0], as from a shell.
+    std::os::unix::process::CommandExt::arg0(&mut cmd, &argv[0]);
     cmd.args(&argv[1..]).env_clear().envs(
         env.iter()
             .map(|(k, v)| (k.as_os_str(), OsStr::from_bytes(v))),
     );
     crate::agent::harden::restore_core_limit(&mut cmd);
-    cmd
+    Ok(cmd)
 }
 
 fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
@@ -171,7 +205,10 @@ fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
 
 /// Replaces this process with the child. Returns only on failure.
 pub fn replace(argv: &[OsString], env: &ChildEnv) -> Error {
-    let e = command(argv, env).exec();
+    let e = match command(argv, env) {
+        Ok(mut cmd) => cmd.exec(),
+        Err(e) => e,
+    };
     spawn_error(&argv[0], e)
 }
 
@@ -207,8 +244,9 @@ pub async fn run_forwarding(
     }
     // Handlers first, then the child: a signal that arrives once the child runs is never
     // lost to the default action (which would kill vault and orphan the child).
-    let mut child = tokio::process::Command::from(command(argv, env))
-        .spawn()
+    let mut child = command(argv, env)
+        .map(tokio::process::Command::from)
+        .and_then(|mut c| c.spawn())
         .map_err(|e| spawn_error(&argv[0], e))?;
     let pid = child
         .id()
