@@ -2,7 +2,8 @@
 # Installs what vault's demo, tests and benchmarks need on a fresh Debian machine:
 # Debian's age, argon2, hyperfine, pass, gnupg and docker-credential-pass (for the pass and
 # helper backend tests), dbus, gnome-keyring, libsecret-tools and keyutils (for the keychain
-# backend's Secret Service and kernel keyring tests), curl (the SSO tests' stand-in browser), and from PyPI moto's server mode, the AWS CLI and boto3.
+# backend's Secret Service and kernel keyring tests), curl (the SSO tests' stand-in browser), strace (exec's execve
+# count), and from PyPI moto's server mode, the AWS CLI and boto3.
 # Idempotent; skips what is already there. Needs root (or sudo) for apt-get.
 # `--demo`: only what scripts/demo.sh runs (moto's server mode and the AWS CLI from PyPI; no
 # Debian packages), so the demo does not install a desktop keyring to show one `vault exec`.
