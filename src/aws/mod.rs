@@ -149,6 +149,18 @@ pub async fn resolve(
     })
 }
 
+/// [`resolve`]'s warm half alone, with no async runtime: the credentials when the cache holds
+/// them (the last step's session, or a stored key used as it is), else `None` and nothing
+/// was called. The warm path of `exec` and `export` needs no runtime, thread or socket beyond
+/// the agent's.
+pub fn resolve_warm(vault: &Unlocked<'_>, plan: &Plan) -> Result<Option<Resolved>> {
+    let walk = Walk::new(vault, &plan.chain, &plan.request)?;
+    Ok(walk.warm()?.map(|creds| Resolved {
+        creds,
+        region: plan.region.child.clone(),
+    }))
+}
+
 /// How the console takes a plan's credentials (`vault login`, DESIGN.md §5b).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsoleSource {

@@ -53,11 +53,11 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
     } else {
         args.command.clone()
     };
-    let rt = super::runtime()?;
     let vault = crate::vault::Vault::open(ctx)?;
     let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let mut mfa_token = args.session.mfa_token.take().map(Secret::new);
-    let config = rt.block_on(Config::load())?;
+    // No async runtime until something needs the network (or --fork / --server).
+    let config = super::now(Config::load())??;
     let plan = aws::plan(&unlocked, &config, &args.profile, args.session.request(ctx))?;
     if args.server && plan.long_term_key_only() {
         return Err(Error::Usage(format!(
@@ -65,8 +65,14 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
             crate::sanitize(&args.profile)
         )));
     }
+    let resolve = |mfa_token| -> Result<aws::Resolved> {
+        match aws::resolve_warm(&unlocked, &plan)? {
+            Some(warm) => Ok(warm),
+            None => super::runtime()?.block_on(aws::resolve(&unlocked, &plan, mfa_token)),
+        }
+    };
     if args.json {
-        let resolved = rt.block_on(aws::resolve(&unlocked, &plan, mfa_token))?;
+        let resolved = resolve(mfa_token)?;
         let text = super::export::render(
             &resolved.creds,
             super::export::Format::CredentialProcess,
@@ -76,16 +82,17 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
         return super::print(format_args!("{}", text.as_str())).map(|()| 0);
     }
     if !args.server {
-        let resolved = rt.block_on(aws::resolve(&unlocked, &plan, mfa_token))?;
+        let resolved = resolve(mfa_token)?;
         let env = exec::child_env(parent, &args.profile, exec::Inject::Static(&resolved));
         drop(resolved);
         return if args.fork {
-            rt.block_on(exec::run_forwarding(&argv, &env, std::future::pending()))
+            super::runtime()?.block_on(exec::run_forwarding(&argv, &env, std::future::pending()))
         } else {
             Err(exec::replace(&argv, &env))
         };
     }
     // --server: refresh later needs an MFA source that works without a terminal.
+    let rt = super::runtime()?;
     if !args.lazy {
         rt.block_on(aws::resolve(&unlocked, &plan, mfa_token.take()))?;
     }

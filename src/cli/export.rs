@@ -43,14 +43,15 @@ pub struct Args {
 pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     let unlocked = crate::unlock::unlock(ctx, &vault)?;
-    let rt = super::runtime()?;
     let mfa_token = args.session.mfa_token.take().map(Secret::new);
-    let resolved = rt.block_on(async {
-        let config = Config::load().await?;
-        let request = args.session.request(ctx);
-        let plan = aws::plan(&unlocked, &config, &args.profile, request)?;
-        aws::resolve(&unlocked, &plan, mfa_token).await
-    })?;
+    // As exec: no async runtime while the cache answers (a credential_process call per SDK
+    // refresh pays only for what it uses).
+    let config = super::now(Config::load())??;
+    let plan = aws::plan(&unlocked, &config, &args.profile, args.session.request(ctx))?;
+    let resolved = match aws::resolve_warm(&unlocked, &plan)? {
+        Some(warm) => warm,
+        None => super::runtime()?.block_on(aws::resolve(&unlocked, &plan, mfa_token))?,
+    };
     let text = render(
         &resolved.creds,
         args.format,

@@ -187,6 +187,19 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 /// A single-threaded async runtime for the SDK and signal forwarding.
+/// Runs `fut` to its end: polled once on this thread with no runtime (reading the AWS config
+/// files never waits on anything, so it completes there), and only if it is still pending is
+/// a runtime built to finish it. Keeps the warm path free of tokio's epoll, eventfd and
+/// thread setup.
+pub fn now<F: std::future::Future>(fut: F) -> Result<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => Ok(out),
+        std::task::Poll::Pending => Ok(runtime()?.block_on(fut)),
+    }
+}
+
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
