@@ -722,3 +722,29 @@ fn exec_finds_the_command_on_path_without_failing_execves() {
         assert_eq!(failed, 0, "{trace}");
     }
 }
+
+/// Profile names the SDK's parser accepts (with `/` and `%`) work: stored, resolved through
+/// the config, listed, removed.
+#[test]
+fn profile_names_the_sdk_accepts_work() {
+    let env = Env::init();
+    let name = "team/prod%eu";
+    std::fs::write(
+        env.path("home/aws-config"),
+        format!("[profile {name}]\nregion = eu-west-1\n"),
+    )
+    .unwrap();
+    env.add_key(name, "AKIAPROD0000000000001", "prod-secret");
+    let out = env.ok(&["export", name, "-n"]);
+    assert!(
+        out.contains("prod-secret") && out.contains("eu-west-1"),
+        "{out}"
+    );
+    assert!(env.ok(&["list"]).contains(name));
+    // One file, in the vault directory (the name is encoded, `/` makes no subdirectory).
+    assert!(std::fs::read_dir(&env.dir).unwrap().flatten().any(|e| e
+        .file_name()
+        .to_string_lossy()
+        .starts_with("key.team%2Fprod%25eu")));
+    env.ok(&["remove", "-f", name]);
+}

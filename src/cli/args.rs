@@ -8,20 +8,21 @@ use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::vault::slot::KdfParams;
 
-/// A profile name as vault stores it (clap's value parser for every PROFILE argument): item
-/// names and terminals need a safe alphabet.
+/// A profile name (clap's value parser for every PROFILE argument): every name the AWS SDK's
+/// config parser accepts (letters, digits and `_-/.%@:+`), plus `=` and `,`; the backends
+/// encode item names injectively, so `/` and `%` are safe in them.
 pub fn profile_name(name: &str) -> std::result::Result<String, String> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.@+=,:".contains(&b))
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@+=,:/%".contains(&b))
         && !name.starts_with('.');
     if ok {
         Ok(name.to_owned())
     } else {
         Err(format!(
-            "invalid profile name {:?}: use letters, digits and -_.@+=,: not starting with a dot (at most 128)",
+            "invalid profile name {:?}: use letters, digits and -_.@+=,:/% not starting with a dot (at most 128)",
             name.escape_debug().to_string()
         ))
     }

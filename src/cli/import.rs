@@ -228,7 +228,9 @@ fn select(
             continue;
         }
         if super::args::profile_name(&name).is_err() {
-            skip("its name is not a valid vault profile name (letters, digits and -_.@+=,: only)")?;
+            skip(
+                "its name is not a valid vault profile name (letters, digits and -_.@+=,:/% only)",
+            )?;
             continue;
         }
         let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric());
