@@ -3,7 +3,9 @@
 # Debian's age, argon2, hyperfine, pass, gnupg and docker-credential-pass (for the pass and
 # helper backend tests), dbus, gnome-keyring, libsecret-tools and keyutils (for the keychain
 # backend's Secret Service and kernel keyring tests), curl (the SSO tests' stand-in browser), strace (exec's execve
-# count), and from PyPI moto's server mode, the AWS CLI and boto3.
+# count), and from PyPI moto's server mode, the AWS CLI and boto3; Debian's nodejs and npm
+# when node or npm is missing, and from npm the pinned JavaScript SDK v3 packages of
+# tests/js/package-lock.json (tests/jssdk.rs runs them as vault's clients).
 # Idempotent; skips what is already there. Needs root (or sudo) for apt-get.
 # `--demo`: only what scripts/demo.sh runs (moto's server mode and the AWS CLI from PyPI; no
 # Debian packages), so the demo does not install a desktop keyring to show one `vault exec`.
@@ -17,7 +19,7 @@ if $demo; then :; else
 for pair in age:age argon2:argon2 hyperfine:hyperfine /usr/bin/time:time useradd:passwd runuser:util-linux \
     pass:pass gpg:gnupg docker-credential-pass:golang-docker-credential-helpers \
     dbus-run-session:dbus dbus-daemon:dbus-daemon dbus-send:dbus-bin gnome-keyring-daemon:gnome-keyring \
-    secret-tool:libsecret-tools keyctl:keyutils curl:curl strace:strace; do
+    secret-tool:libsecret-tools keyctl:keyutils curl:curl strace:strace node:nodejs npm:npm; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -32,6 +34,21 @@ fi
 py=${PYTHON:-python3}
 if ! "$py" -c 'import moto.server, flask, boto3, awscli' >/dev/null 2>&1 || ! command -v aws >/dev/null 2>&1; then
   "$py" -m pip install -q --disable-pip-version-check 'moto[server]>=5' awscli boto3
+fi
+# The JS SDK v3 for tests/jssdk.rs, exactly as pinned in tests/js/package-lock.json; skipped
+# when every locked package is already installed at its locked version.
+if ! $demo; then
+  js="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
+  if ! node -e '
+    const dir = process.argv[1], lock = require(dir + "/package-lock.json");
+    for (const [p, v] of Object.entries(lock.packages)) {
+      if (!p || v.optional) continue;
+      let got;
+      try { got = require(dir + "/" + p + "/package.json").version; } catch { process.exit(1); }
+      if (got !== v.version) process.exit(1);
+    }' "$js" >/dev/null 2>&1; then
+    npm ci --prefix "$js" --no-audit --no-fund >/dev/null
+  fi
 fi
 # pyenv installs console scripts behind shims that need a rehash.
 command -v pyenv >/dev/null 2>&1 && pyenv rehash 2>/dev/null || true
