@@ -116,6 +116,10 @@ pub enum Error {
     /// as for any Unix filter, succeeds quietly.
     #[error("stdout was closed")]
     StdoutClosed,
+    /// An IAM Identity Center sign-in is needed and there is no terminal to run it on (exit
+    /// 79, like a locked vault: a `credential_process` caller never waits on a hidden prompt).
+    #[error("{0}")]
+    SsoLogin(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -135,7 +139,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::WrongPassphrase => ExitCode::WrongPassphrase,
-            Error::Locked | Error::Passphrase { .. } => ExitCode::Locked,
+            Error::Locked | Error::Passphrase { .. } | Error::SsoLogin(_) => ExitCode::Locked,
             Error::NotInitialized(_) | Error::NoKey(_) | Error::NoSlot(_) | Error::NoProfile(_) => {
                 ExitCode::NotFound
             }

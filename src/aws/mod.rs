@@ -40,6 +40,9 @@ pub struct Request {
     /// Whether STS is not AWS's own (`AWS_ENDPOINT_URL_STS` / `AWS_ENDPOINT_URL`): an
     /// emulator may grant sessions shorter than AWS's 15 minutes.
     pub sts_endpoint_overridden: bool,
+    /// Whether a sign-in may be started when an IAM Identity Center token cannot be
+    /// refreshed (a terminal is there); else such a command fails at once (exit 79).
+    pub interactive: bool,
 }
 
 /// The regions a command uses.
@@ -85,6 +88,15 @@ pub fn plan(
     request: Request,
 ) -> Result<Plan> {
     let chain = config.chain(profile, &|p| vault.contains(&key_name(p)))?;
+    if request.duration.is_some()
+        && chain.roles.is_empty()
+        && matches!(chain.source, chain::Source::Sso(_))
+    {
+        return Err(crate::error::Error::Usage(format!(
+            "--duration does not apply to the IAM Identity Center profile {}: its permission set fixes the session length\n  hint: drop --duration",
+            crate::sanitize(profile)
+        )));
+    }
     if let Some(d) = request.duration {
         duration::check(&chain, d, request.sts_endpoint_overridden)?;
     }

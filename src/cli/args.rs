@@ -101,6 +101,7 @@ impl SessionArgs {
             region: self.region.clone(),
             env_region: settings.aws_region.clone(),
             sts_endpoint_overridden: settings.sts_endpoint_overridden,
+            interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         }
     }
 }
