@@ -2,7 +2,7 @@
 # Installs what vault's demo, tests and benchmarks need on a fresh Debian machine:
 # Debian's age, argon2, hyperfine, pass, gnupg and docker-credential-pass (for the pass and
 # helper backend tests), dbus, gnome-keyring, libsecret-tools and keyutils (for the keychain
-# backend's Secret Service and kernel keyring tests), and from PyPI moto's server mode, the AWS CLI and boto3.
+# backend's Secret Service and kernel keyring tests), curl (the SSO tests' stand-in browser), and from PyPI moto's server mode, the AWS CLI and boto3.
 # Idempotent; skips what is already there. Needs root (or sudo) for apt-get.
 set -euo pipefail
 
@@ -10,7 +10,7 @@ need_apt=()
 for pair in age:age argon2:argon2 hyperfine:hyperfine /usr/bin/time:time useradd:passwd runuser:util-linux \
     pass:pass gpg:gnupg docker-credential-pass:golang-docker-credential-helpers \
     dbus-run-session:dbus dbus-daemon:dbus-daemon dbus-send:dbus-bin gnome-keyring-daemon:gnome-keyring \
-    secret-tool:libsecret-tools keyctl:keyutils; do
+    secret-tool:libsecret-tools keyctl:keyutils curl:curl; do
   cmd=${pair%%:*} pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

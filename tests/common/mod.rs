@@ -7,6 +7,7 @@
 pub mod gpg;
 pub mod keyring;
 pub mod moto;
+pub mod sso;
 
 pub use gpg::Gpg;
 pub use keyring::{keyutils_items, Keyring};
