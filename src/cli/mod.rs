@@ -42,6 +42,7 @@ mod rekey;
 mod remove;
 mod rotate;
 mod slot;
+mod sso;
 
 /// An encrypted credential vault for AWS.
 ///
@@ -129,6 +130,8 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Print shell completions.
     Completions(completions::Args),
+    /// IAM Identity Center (SSO): sign in, sign out, list accounts; tokens stay sealed.
+    Sso(sso::Args),
 }
 
 /// Runs a parsed command line; returns the exit status (a child's, for `exec --fork`).
@@ -177,6 +180,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Status(a) => done(agent::status(&ctx, a)),
         Command::Agent(a) => done(agent::run_agent(&ctx, a)),
         Command::Completions(a) => done(completions::run(a)),
+        Command::Sso(a) => done(sso::run(&ctx, a)),
     }
 }
 

@@ -49,8 +49,7 @@ impl Callback {
                 let Ok((stream, _)) = self.listener.accept().await else {
                     continue;
                 };
-                match tokio::time::timeout(Duration::from_secs(10), handle(stream, state)).await
-                {
+                match tokio::time::timeout(Duration::from_secs(10), handle(stream, state)).await {
                     Ok(Some(done)) => return done,
                     Ok(None) | Err(_) => continue,
                 }
@@ -104,9 +103,8 @@ async fn handle(mut stream: TcpStream, state: &Secret) -> Option<Result<Secret>>
             _ => {}
         }
     }
-    let state_ok = got_state.is_some_and(|s| {
-        bool::from(s.expose().as_bytes().ct_eq(state.expose().as_bytes()))
-    });
+    let state_ok = got_state
+        .is_some_and(|s| bool::from(s.expose().as_bytes().ct_eq(state.expose().as_bytes())));
     if !state_ok {
         // A stray or forged request: refuse it and keep waiting for the real one.
         let _ = respond(
@@ -197,7 +195,9 @@ mod tests {
         let port: u16 = uri[17..].split('/').next().unwrap().parse().unwrap();
         let state = Secret::new("s1");
         let waiter = tokio::spawn(async move {
-            cb.code(&state, Duration::from_secs(5)).await.map(|c| c.expose().to_owned())
+            cb.code(&state, Duration::from_secs(5))
+                .await
+                .map(|c| c.expose().to_owned())
         });
         let get = |path: &'static str| async move {
             let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -209,7 +209,9 @@ mod tests {
             out
         };
         assert!(get("/other").await.starts_with("HTTP/1.1 404"));
-        assert!(get("/oauth/callback?code=c&state=forged").await.starts_with("HTTP/1.1 400"));
+        assert!(get("/oauth/callback?code=c&state=forged")
+            .await
+            .starts_with("HTTP/1.1 400"));
         let ok = get("/oauth/callback?code=the%2Dcode&state=s1").await;
         assert!(ok.contains("close this tab"), "{ok}");
         assert_eq!(waiter.await.unwrap().unwrap(), "the-code");

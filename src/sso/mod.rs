@@ -246,9 +246,11 @@ pub fn find_session(
         .profiles()
         .into_iter()
         .find(|n| {
-            config.settings(n).ok().flatten().is_some_and(|s| {
-                s.sso.is_some_and(|p| p.session.name == name)
-            })
+            config
+                .settings(n)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.sso.is_some_and(|p| p.session.name == name))
         })
         .unwrap_or_else(|| "default".to_owned());
     Ok((session, profile))
@@ -311,7 +313,10 @@ sso_role_name = r
         assert!(!new.session.legacy);
         assert_eq!(new.session.region, "eu-west-1");
         assert_eq!(new.session.scopes, [DEFAULT_SCOPE]);
-        assert_eq!((new.account_id.as_str(), new.role_name.as_str()), ("111111111111", "Admin"));
+        assert_eq!(
+            (new.account_id.as_str(), new.role_name.as_str()),
+            ("111111111111", "Admin")
+        );
         let legacy = c.settings("legacy").unwrap().unwrap().sso.unwrap();
         assert!(legacy.session.legacy);
         assert_eq!(legacy.session.name, "https://old.awsapps.com/start");

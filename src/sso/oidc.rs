@@ -236,7 +236,9 @@ impl Oidc {
                     }
                     Some("SlowDownException") => {
                         interval += 5;
-                        tracing::info!("the service asked to slow down: polling every {interval} s");
+                        tracing::info!(
+                            "the service asked to slow down: polling every {interval} s"
+                        );
                     }
                     Some("ExpiredTokenException") => break,
                     _ => return Err(oidc_error("CreateToken", e)),
@@ -283,9 +285,8 @@ impl Oidc {
         let Some(refresh) = &old.refresh_token else {
             return Err(TokenError::Invalid("the token has no refresh token".into()));
         };
-        let reg = Registration::reusable(old, OffsetDateTime::now_utc()).ok_or_else(|| {
-            TokenError::Invalid("the client registration has expired".into())
-        })?;
+        let reg = Registration::reusable(old, OffsetDateTime::now_utc())
+            .ok_or_else(|| TokenError::Invalid("the client registration has expired".into()))?;
         let out = self
             .client
             .create_token()
@@ -327,9 +328,12 @@ fn token(
     out: &aws_sdk_ssooidc::operation::create_token::CreateTokenOutput,
     old_refresh: Option<&Secret>,
 ) -> Result<SsoToken> {
-    let access = out.access_token().filter(|t| !t.is_empty()).ok_or_else(|| {
-        Error::StsRefused("IAM Identity Center CreateToken returned no access token".into())
-    })?;
+    let access = out
+        .access_token()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            Error::StsRefused("IAM Identity Center CreateToken returned no access token".into())
+        })?;
     let now = OffsetDateTime::now_utc();
     Ok(SsoToken {
         start_url: session.start_url.clone(),

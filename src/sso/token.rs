@@ -139,7 +139,10 @@ pub async fn access_token(
     let old = read(vault, need.session)?;
     if let Some(t) = &old {
         if usable(t) {
-            tracing::info!("another process refreshed the sso-session {}", need.session.name);
+            tracing::info!(
+                "another process refreshed the sso-session {}",
+                need.session.name
+            );
             return Ok(t.clone());
         }
     }
@@ -148,7 +151,11 @@ pub async fn access_token(
         tracing::info!(
             "the token of the sso-session {} {}; refreshing it",
             need.session.name,
-            if bad.is_some() { "was refused" } else { "expires soon" }
+            if bad.is_some() {
+                "was refused"
+            } else {
+                "expires soon"
+            }
         );
         match oidc.refresh(need.session, old).await {
             Ok(t) => {
@@ -208,7 +215,11 @@ async fn login_locked(
     old: Option<&SsoToken>,
     how: &Login,
 ) -> Result<SsoToken> {
-    let grant = if how.device_code { DEVICE_CODE } else { AUTH_CODE };
+    let grant = if how.device_code {
+        DEVICE_CODE
+    } else {
+        AUTH_CODE
+    };
     let reg = match old
         .filter(|t| t.client_grant == grant)
         .and_then(|t| Registration::reusable(t, OffsetDateTime::now_utc()))
@@ -349,7 +360,45 @@ fn drop_token(vault: &Unlocked<'_>, session: &Session, access: &Secret) -> Resul
     let _guard = lock(vault, session)?;
     if read(vault, session)?.is_some_and(|t| t.access_token == *access) {
         vault.vault().remove(&session.item_name())?;
-        tracing::info!("dropped the refused token of the sso-session {}", session.name);
+        tracing::info!(
+            "dropped the refused token of the sso-session {}",
+            session.name
+        );
     }
     Ok(())
+}
+
+/// Drops the sealed token of `session` and every role session made from it (directly or by
+/// a role chained from it); returns how many sessions went. Locks one item at a time (the
+/// token, then each session), never the token across the sessions, so a concurrent
+/// `exec` (which holds a session's lock while it needs the token's) cannot deadlock with it.
+pub fn forget(vault: &Unlocked<'_>, session: &Session) -> Result<usize> {
+    {
+        let _guard = lock(vault, session)?;
+        vault.vault().remove(&session.item_name())?;
+    }
+    let doomed = crate::aws::cache::sessions_made_from(vault, &format!("sso:{}", session.name))?;
+    vault
+        .vault()
+        .drop_sessions(crate::vault::Busy::Wait, doomed, |_| Ok(true))
+}
+
+/// ListAccounts + ListAccountRoles with the session's token (refreshed once on a 401).
+pub async fn accounts(vault: &Unlocked<'_>, need: Need<'_>) -> Result<Vec<super::portal::Account>> {
+    let mut token = access_token(vault, need, None).await?;
+    let oidc = Oidc::new(need.session, need.profile).await;
+    let portal = Portal::new(oidc.sdk_config());
+    for retried in [false, true] {
+        match portal.accounts(&token.access_token).await {
+            Ok(a) => return Ok(a),
+            Err(PortalError::Other(e)) => return Err(e),
+            Err(PortalError::Unauthorized) if !retried => {
+                token = access_token(vault, need, Some(&token.access_token)).await?;
+            }
+            Err(PortalError::Unauthorized) => {
+                drop_token(vault, need.session, &token.access_token)?;
+            }
+        }
+    }
+    Err(needs_login(need.session, need.profile, true))
 }
