@@ -393,3 +393,98 @@ fn canary_no_sso_secret_leaves_the_vault() {
     assert!(!Path::new(&s.env.path("home/.aws/sso")).exists());
     assert!(!Path::new(&s.env.path("home/.aws/cli/cache")).exists());
 }
+
+#[test]
+fn populate_appends_one_profile_per_role_once_keeping_every_byte() {
+    let Some(s) = setup(&[]) else { return };
+    s.login();
+    let path = s.env.path("home/aws-config");
+    let before = std::fs::read(&path).unwrap();
+    let out = s.env.ok(&[
+        "sso",
+        "populate",
+        "corp",
+        "--region",
+        "eu-west-1",
+        "--prefix",
+        "org-",
+    ]);
+    let added: Vec<&str> = out.lines().collect();
+    // 3 accounts x 2 roles, minus corp's own (111111111111, ReadOnly).
+    assert_eq!(added.len(), 5, "{out}");
+    let after = std::fs::read(&path).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "populate changed existing bytes"
+    );
+    let text = String::from_utf8(after.clone()).unwrap();
+    assert!(text.contains("sso_account_id = 222222222222") && text.contains("region = eu-west-1"));
+    // Idempotent.
+    assert_eq!(
+        s.env.ok(&["sso", "populate", "corp", "--prefix", "org-"]),
+        ""
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), after);
+    // A populated profile works.
+    let admin = added.iter().find(|n| n.contains("Admin")).unwrap();
+    s.env.ok(&["exec", admin, "--", "true"]);
+}
+
+/// The SDKs' plaintext cache file, as botocore writes it (name: SHA-1 of the sso-session).
+#[test]
+fn import_seals_the_plaintext_cache_file_and_removes_it() {
+    let Some(s) = setup(&[]) else { return };
+    // A real token from the emulator, written where the AWS CLI would have left it; vault's
+    // own sealed copy removed.
+    s.login();
+    let access = s
+        .emu
+        .secrets()
+        .into_iter()
+        .find(|x| x.starts_with("aoa"))
+        .unwrap();
+    std::fs::remove_file(s.token_item()).unwrap();
+    // sha1("corp")
+    let dir = s.env.path("home/.aws/sso/cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
+    let expires = "2099-01-01T00:00:00Z";
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"startUrl": "{}/start", "region": "us-east-1", "accessToken": "{access}", "expiresAt": "{expires}"}}"#,
+            s.emu.url()
+        ),
+    )
+    .unwrap();
+    let out = s.env.run(&["sso", "import", "corp", "--remove-plaintext"]);
+    assert_success(&out, &["sso", "import"]);
+    assert!(!file.exists(), "the plaintext file is still there");
+    assert!(s.token_item().exists());
+    // The imported token signs the portal calls.
+    s.env.ok(&["exec", "corp", "--", "true"]);
+    assert_eq!(s.emu.count("/federation/credentials"), 1);
+    assert_eq!(s.emu.count_grant("authorization_code"), 1);
+}
+
+#[test]
+fn exec_server_serves_sso_role_credentials_to_the_aws_cli() {
+    let Some(s) = setup(&[]) else { return };
+    s.login();
+    let args = [
+        "exec",
+        "corp",
+        "--server",
+        "--",
+        "aws",
+        "sts",
+        "get-caller-identity",
+        "--output",
+        "json",
+    ];
+    let out = s.env.run(&args);
+    assert_success(&out, &args);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["Arn"].as_str().is_some());
+    assert_eq!(s.emu.count("/federation/credentials"), 1);
+}
