@@ -488,3 +488,51 @@ fn exec_server_serves_sso_role_credentials_to_the_aws_cli() {
     assert!(v["Arn"].as_str().is_some());
     assert_eq!(s.emu.count("/federation/credentials"), 1);
 }
+
+/// The legacy in-profile form (sso_start_url + sso_region in the profile), and the AWS CLI
+/// itself calling `vault export --format credential-process` as a `credential_process`
+/// without a terminal.
+#[test]
+fn legacy_profile_and_credential_process_under_the_aws_cli() {
+    let Some(s) = setup(&[]) else { return };
+    let conf = std::fs::read_to_string(s.env.path("home/aws-config")).unwrap()
+        + &format!(
+            "[profile old]\nsso_start_url = {}/start\nsso_region = us-east-1\nsso_account_id = 222222222222\nsso_role_name = Admin\nregion = us-east-1\n[profile viaproc]\ncredential_process = {} export old --format credential-process\nregion = us-east-1\n",
+            s.emu.url(),
+            env!("CARGO_BIN_EXE_vault")
+        );
+    std::fs::write(s.env.path("home/aws-config"), conf).unwrap();
+    // Not signed in: the credential_process fails at once, naming the command to run.
+    let args = ["exec", "old", "--", "true"];
+    let out = s.env.run(&args);
+    assert_code(&out, LOCKED, "legacy profile before login");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("vault sso login --profile old"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = s.env.run(&["sso", "login", "--profile", "old"]);
+    assert_success(&out, &["sso", "login", "--profile", "old"]);
+    // The AWS CLI with the same private environment vault's commands get.
+    let template = s.env.cmd(&[]);
+    let vars: Vec<_> = template
+        .get_envs()
+        .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+        .collect();
+    let aws = Command::new("aws")
+        .args(["sts", "get-caller-identity", "--output", "json"])
+        .env_clear()
+        .envs(vars)
+        .env("AWS_PROFILE", "viaproc")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        aws.status.success(),
+        "{}",
+        String::from_utf8_lossy(&aws.stderr)
+    );
+    assert_eq!(s.emu.count("/federation/credentials"), 1);
+    let calls = s.emu.calls();
+    assert!(calls.iter().any(|c| c["account_id"] == "222222222222"));
+}
