@@ -199,3 +199,62 @@ fn browser_script_follows_the_authorize_redirect_to_a_loopback_listener() {
     assert_eq!(emu.count("/authorize"), 1);
     assert_eq!(emu.count_grant("authorization_code"), 2);
 }
+
+/// Single-flight tests start 20 vaults at once against a slow `/token`: the emulator must serve
+/// them concurrently (the delay outside its lock), or the race they test never happens.
+#[test]
+fn a_slow_token_endpoint_serves_twenty_clients_at_once() {
+    let Some(emu) = SsoEmu::start(&[("SSO_EMU_TOKEN_DELAY_MS", "500")]) else {
+        return;
+    };
+    let (status, body) = emu.request(
+        "POST",
+        "/client/register",
+        &[],
+        r#"{"clientName": "t", "clientType": "public"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let reg: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (status, body) = emu.request(
+        "POST",
+        "/device_authorization",
+        &[],
+        &serde_json::json!({"clientId": reg["clientId"], "clientSecret": reg["clientSecret"], "startUrl": format!("{}/start", emu.url())}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let dev: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let poll = serde_json::json!({
+        "clientId": reg["clientId"],
+        "clientSecret": reg["clientSecret"],
+        "grantType": "urn:ietf:params:oauth:grant-type:device_code",
+        "deviceCode": dev["deviceCode"],
+    })
+    .to_string();
+    let (status, body) = emu.request("POST", "/token", &[], &poll);
+    assert_eq!(status, 400, "the first poll is pending: {body}");
+    let (status, body) = emu.request("POST", "/token", &[], &poll);
+    assert_eq!(status, 200, "{body}");
+    let tok: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let refresh = serde_json::json!({
+        "clientId": reg["clientId"],
+        "clientSecret": reg["clientSecret"],
+        "grantType": "refresh_token",
+        "refreshToken": tok["refreshToken"],
+    })
+    .to_string();
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| s.spawn(|| emu.request("POST", "/token", &[], &refresh).0))
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), 200);
+        }
+    });
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(4),
+        "20 refreshes of 500 ms took {took:?}: the emulator serialises them"
+    );
+    assert_eq!(emu.count_grant("refresh_token"), 20);
+}

@@ -49,6 +49,14 @@ impl SsoEmu {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The variables that point the SDKs (vault's and botocore's) at the emulator:
+    /// `AWS_ENDPOINT_URL_SSO_OIDC` and `AWS_ENDPOINT_URL_SSO`, both [`SsoEmu::url`].
+    pub fn endpoint_vars(&self) -> Vec<(String, String)> {
+        ["AWS_ENDPOINT_URL_SSO_OIDC", "AWS_ENDPOINT_URL_SSO"]
+            .map(|k| (k.to_owned(), self.url()))
+            .to_vec()
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
