@@ -185,19 +185,37 @@ fn no_browser_prints_the_url_and_the_callback_finishes_the_login() {
 
 #[test]
 fn expired_token_twenty_parallel_execs_make_one_refresh() {
-    let Some(s) = setup(&[("SSO_EMU_TOKEN_DELAY_MS", "300")]) else {
+    // A refresh slow enough (3 s) to span the 20 processes' staggered unlocks: without the
+    // re-read under the token's lock, this test saw 4 refreshes.
+    let Some(s) = setup(&[("SSO_EMU_TOKEN_DELAY_MS", "3000")]) else {
         return;
     };
+    // Four SSO profiles of one sso-session: four role sessions (four session locks), one
+    // token, so the token's own single flight is what is tested.
+    let mut conf = std::fs::read_to_string(s.env.path("home/aws-config")).unwrap();
+    for (name, account, role) in [
+        ("p2", "111111111111", "Admin"),
+        ("p3", "222222222222", "ReadOnly"),
+        ("p4", "333333333333", "Admin"),
+    ] {
+        conf += &format!(
+            "[profile {name}]\nsso_session = corp\nsso_account_id = {account}\nsso_role_name = {role}\n"
+        );
+    }
+    std::fs::write(s.env.path("home/aws-config"), conf).unwrap();
+    let profiles = ["corp", "p2", "p3", "p4"];
     s.login();
-    s.env.ok(&["exec", "corp", "--", "true"]);
+    for p in profiles {
+        s.env.ok(&["exec", p, "--", "true"]);
+    }
     // Role sessions gone, access token expired at the service: every exec needs a token.
     s.env.ok(&["clear"]);
     s.emu
         .control(serde_json::json!({"expire_access_tokens": true}));
     let children: Vec<_> = (0..20)
-        .map(|_| {
+        .map(|i| {
             s.env
-                .cmd(&["exec", "corp", "--", "true"])
+                .cmd(&["exec", profiles[i % 4], "--", "true"])
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap()
@@ -209,9 +227,11 @@ fn expired_token_twenty_parallel_execs_make_one_refresh() {
         .collect();
     let ok = codes.iter().filter(|o| o.status.success()).count();
     let refreshes = s.emu.count_grant("refresh_token");
-    eprintln!("20 parallel execs: {ok} exit 0, {refreshes} refresh CreateToken");
+    eprintln!(
+        "20 parallel execs over 4 SSO profiles: {ok} exit 0, {refreshes} refresh CreateToken"
+    );
     for o in &codes {
-        assert_success(o, &["exec", "corp"]);
+        assert_success(o, &["exec"]);
     }
     assert_eq!(refreshes, 1);
     assert_eq!(
@@ -219,6 +239,45 @@ fn expired_token_twenty_parallel_execs_make_one_refresh() {
         1,
         "a second login ran"
     );
+    assert_eq!(
+        browser_calls(s.browser.path()).len(),
+        1,
+        "a second tab opened"
+    );
+}
+
+/// The same when the token expires by vault's own clock (a short TOKEN_TTL): one refresh.
+#[test]
+fn locally_expired_token_parallel_execs_make_one_refresh() {
+    let Some(s) = setup(&[
+        ("SSO_EMU_TOKEN_TTL", "4"),
+        ("SSO_EMU_TOKEN_DELAY_MS", "200"),
+    ]) else {
+        return;
+    };
+    let mut conf = std::fs::read_to_string(s.env.path("home/aws-config")).unwrap();
+    conf +=
+        "[profile p2]\nsso_session = corp\nsso_account_id = 222222222222\nsso_role_name = Admin\n";
+    std::fs::write(s.env.path("home/aws-config"), conf).unwrap();
+    s.login();
+    // The early-refresh rule: a 4 s token is stale after 2 s.
+    std::thread::sleep(Duration::from_millis(2500));
+    s.emu
+        .control(serde_json::json!({"set": {"TOKEN_TTL": 3600}}));
+    let children: Vec<_> = (0..10)
+        .map(|i| {
+            s.env
+                .cmd(&["exec", ["corp", "p2"][i % 2], "--", "true"])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert_success(&o, &["exec"]);
+    }
+    assert_eq!(s.emu.count_grant("refresh_token"), 1);
 }
 
 #[test]
