@@ -237,6 +237,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn sso_tokens_round_trip_and_redact() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let item = Item::sso_token(SsoToken {
+            start_url: "https://x.awsapps.com/start".into(),
+            region: "eu-west-1".into(),
+            access_token: Secret::new("access-canary"),
+            expires_at: t,
+            issued: t,
+            refresh_token: Some(Secret::new("refresh-canary")),
+            client_id: "cid".into(),
+            client_secret: Secret::new("client-canary"),
+            client_secret_expires_at: t,
+            client_grant: "authorization_code".into(),
+        });
+        let bytes = item.to_bytes();
+        assert!(bytes.starts_with(br#"{"v":1,"kind":"sso-token","sso_token":{"#));
+        assert_eq!(Item::from_bytes(&bytes).unwrap(), item);
+        let dbg = format!("{item:?}");
+        assert!(!dbg.contains("canary"), "{dbg}");
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(Item::from_bytes(text.replace("sso-token", "session").as_bytes()).is_err());
+    }
+
     proptest! {
         #[test]
         fn parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
