@@ -227,8 +227,15 @@ fn expired_token_twenty_parallel_execs_make_one_refresh() {
         .collect();
     let ok = codes.iter().filter(|o| o.status.success()).count();
     let refreshes = s.emu.count_grant("refresh_token");
+    let role_calls = s.emu.count("/federation/credentials") - 4;
+    let refused = s
+        .emu
+        .calls()
+        .iter()
+        .filter(|c| c["path"] == "/federation/credentials" && c["status"] == 401)
+        .count();
     eprintln!(
-        "20 parallel execs over 4 SSO profiles: {ok} exit 0, {refreshes} refresh CreateToken"
+        "20 parallel execs over 4 SSO profiles: {ok} exit 0, {refreshes} refresh CreateToken, {role_calls} GetRoleCredentials ({refused} refused 401)"
     );
     for o in &codes {
         assert_success(o, &["exec"]);
