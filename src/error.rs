@@ -144,6 +144,10 @@ pub enum Error {
     /// as for any Unix filter, succeeds quietly.
     #[error("stdout was closed\n  hint: nothing to do: the reader of vault's output went away")]
     StdoutClosed,
+    /// An IAM Identity Center sign-in is needed and there is no terminal to run it on (exit
+    /// 79, like a locked vault: a `credential_process` caller never waits on a hidden prompt).
+    #[error("{}", with_hint(.0, "run `vault sso login` for the profile's sso-session"))]
+    SsoLogin(String),
     /// Anything else.
     #[error("{}", with_hint(.0, "run again with -v to see each step"))]
     Other(String),
@@ -166,7 +170,8 @@ impl Error {
             Error::Locked
             | Error::Passphrase { .. }
             | Error::NoMfaSource(_)
-            | Error::PassphraseRequired(_) => ExitCode::Locked,
+            | Error::PassphraseRequired(_)
+            | Error::SsoLogin(_) => ExitCode::Locked,
             Error::CannotRun { not_found, .. } => {
                 if *not_found {
                     ExitCode::CommandNotFound
@@ -291,6 +296,7 @@ mod tests {
                 not_found: true,
             },
             Error::NoMfaSource("arn".into()),
+            Error::SsoLogin("a sign-in is needed".into()),
             Error::Backend(vault_backends::Error::Other("o".into())),
             Error::Backend(vault_backends::Error::Io {
                 op: "reading",
@@ -333,6 +339,7 @@ mod tests {
                 | Error::StsUnreachable(_)
                 | Error::CannotRun { .. }
                 | Error::NoMfaSource(_)
+                | Error::SsoLogin(_)
                 | Error::Backend(_)
                 | Error::Io { .. }
                 | Error::RekeyUnfinished

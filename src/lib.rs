@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub mod passphrase;
 pub mod secret;
 pub mod settings;
+pub mod sso;
 pub mod unlock;
 pub mod vault;
 

@@ -512,7 +512,7 @@ fn failures_are_clear_documented_and_write_nothing() {
         &["exec", "via-sso", "--", "true"],
         &moto.url(),
         CONFIG,
-        "IAM Identity Center (SSO) (sso_session)",
+        "sso-session \"corp\" is not in the AWS config",
     );
     // Nothing listens on port 1.
     check(

@@ -47,6 +47,12 @@ pub(crate) struct CacheKey<'a> {
     pub source_identity: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub session_tags: &'a [(String, String)],
+    /// GetRoleCredentials (IAM Identity Center): the account and the permission set's role;
+    /// `source` is then `sso:<sso-session>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sso_account_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sso_role_name: Option<&'a str>,
 }
 
 /// The cache keys' version: 2 keys sessions by the stored key's fingerprint.
@@ -296,6 +302,8 @@ mod tests {
             role_session_name: None,
             source_identity: None,
             session_tags: &[],
+            sso_account_id: None,
+            sso_role_name: None,
         };
         let other_source = CacheKey {
             source: "key:2".into(),

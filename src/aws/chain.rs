@@ -32,6 +32,9 @@ pub enum Source {
     StoredKey(Settings),
     /// A `credential_process` (no vault key involved).
     Process(Settings),
+    /// IAM Identity Center: GetRoleCredentials with the sso-session's sealed token
+    /// (`settings.sso` is set).
+    Sso(Settings),
 }
 
 /// A resolved profile: a source, then zero or more roles to assume in order.
@@ -83,6 +86,12 @@ impl Config {
             // A *source* profile that holds a static key (stored in the vault, where the SDKs
             // read aws_access_key_id) is a leaf: its key is used, its own role_arn is not
             // assumed.
+            // An SSO profile with a stored key has two sources: refuse to guess.
+            if settings.sso.is_some() && settings.role_arn.is_none() && has_key(&current)? {
+                return Err(Error::Config(format!(
+                    "profile {current:?} has both IAM Identity Center settings (sso_account_id, sso_role_name) and a long-term key stored in the vault\n  hint: keep one source: `vault remove {current}`, or remove the sso_* keys from the profile"
+                )));
+            }
             if current != name && has_key(&current)? {
                 break Source::StoredKey(Settings {
                     role_arn: None,
@@ -128,6 +137,9 @@ impl Config {
                         )),
                     });
                 }
+                // An SSO profile without a role is its own source, as for the SDKs (whose SSO
+                // provider comes before a source_profile without role_arn).
+                (None, _) if settings.sso.is_some() => break Source::Sso(settings),
                 // Without a role, a profile's own stored key or credential_process is its
                 // source and ends the walk, even when it also names source_profile.
                 (None, _) if has_key(&current)? => break Source::StoredKey(settings),
@@ -175,7 +187,7 @@ impl Config {
 /// The settings of a chain's source profile.
 pub fn source_settings(s: &Source) -> &Settings {
     match s {
-        Source::StoredKey(s) | Source::Process(s) => s,
+        Source::StoredKey(s) | Source::Process(s) | Source::Sso(s) => s,
     }
 }
 /// Defaults as aws-vault's.
@@ -215,6 +227,8 @@ impl StoredKey<'_, '_> {
 struct Step<'a> {
     key: CacheKey<'a>,
     role: Option<&'a Settings>,
+    /// GetRoleCredentials of an SSO profile (then `role` is `None`).
+    sso: Option<&'a crate::sso::Profile>,
     duration: i32,
 }
 
@@ -229,6 +243,8 @@ pub(crate) struct Walk<'u, 'v> {
     steps: Vec<Step<'u>>,
     /// An explicit `--duration`: the last step's session may not outlive it.
     max_left: Option<Duration>,
+    /// Whether an IAM Identity Center sign-in may be started.
+    interactive: bool,
 }
 
 impl<'u, 'v> Walk<'u, 'v> {
@@ -240,6 +256,34 @@ impl<'u, 'v> Walk<'u, 'v> {
         let mut creds = None;
         let mut steps = vec![];
         let mut source_id = match &chain.source {
+            Source::Sso(s) => {
+                let sso = s
+                    .sso
+                    .as_ref()
+                    .ok_or_else(|| Error::NoProfile(s.name.clone()))?;
+                let step = Step {
+                    key: CacheKey {
+                        v: CACHE_KEY_VERSION,
+                        op: "GetRoleCredentials",
+                        profile: &s.name,
+                        source: format!("sso:{}", sso.session.name),
+                        mfa_serial: None,
+                        role_arn: None,
+                        external_id: None,
+                        role_session_name: None,
+                        source_identity: None,
+                        session_tags: &[],
+                        sso_account_id: Some(&sso.account_id),
+                        sso_role_name: Some(&sso.role_name),
+                    },
+                    role: None,
+                    sso: Some(sso),
+                    duration: 0,
+                };
+                let id = step.key.id();
+                steps.push(step);
+                id
+            }
             Source::Process(s) => {
                 tracing::info!("using credential_process of {}", s.name);
                 let c = super::credential_process::run(s)?;
@@ -277,8 +321,11 @@ impl<'u, 'v> Walk<'u, 'v> {
                             role_session_name: None,
                             source_identity: None,
                             session_tags: &[],
+                            sso_account_id: None,
+                            sso_role_name: None,
                         },
                         role: None,
+                        sso: None,
                         duration: if chain.roles.is_empty() {
                             last_duration.unwrap_or(PLAIN_SESSION)
                         } else {
@@ -308,6 +355,8 @@ impl<'u, 'v> Walk<'u, 'v> {
                 role_session_name: role.role_session_name.as_deref(),
                 source_identity: role.source_identity.as_deref(),
                 session_tags: &role.session_tags,
+                sso_account_id: None,
+                sso_role_name: None,
             };
             source_id = key.id();
             let duration = if i + 1 == n {
@@ -318,6 +367,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             steps.push(Step {
                 key,
                 role: Some(role),
+                sso: None,
                 duration: duration.unwrap_or(ROLE_SESSION),
             });
         }
@@ -328,6 +378,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             creds,
             steps,
             max_left: request.duration,
+            interactive: request.interactive,
         })
     }
 
@@ -367,6 +418,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             mut creds,
             steps,
             max_left,
+            interactive,
         } = self;
         // Made on first use: a run answered from the cache never loads the SDK's config.
         let sts_cell = tokio::sync::OnceCell::<Sts>::new();
@@ -386,6 +438,21 @@ impl<'u, 'v> Walk<'u, 'v> {
             let max_left = max_left.filter(|_| i == last);
             let (session, called) =
                 cache::cached(vault, &step.key, max_left, move |serves| async move {
+                    if let Some(sso) = step.sso {
+                        let need = crate::sso::token::Need {
+                            session: &sso.session,
+                            profile: step.key.profile,
+                            interactive,
+                        };
+                        return crate::sso::token::role_credentials(
+                            vault,
+                            need,
+                            &sso.account_id,
+                            &sso.role_name,
+                            serves,
+                        )
+                        .await;
+                    }
                     let long_term;
                     let from = match (known, source_key) {
                         (Some(c), _) => c,

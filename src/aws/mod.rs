@@ -43,6 +43,9 @@ pub struct Request {
     pub sts_endpoint_overridden: bool,
     /// `--prompt`: how to ask for an MFA code.
     pub prompt: mfa::Prompt,
+    /// Whether a sign-in may be started when an IAM Identity Center token cannot be
+    /// refreshed (a terminal is there); else such a command fails at once (exit 79).
+    pub interactive: bool,
 }
 
 /// The regions a command uses.
@@ -88,6 +91,15 @@ pub fn plan(
     request: Request,
 ) -> Result<Plan> {
     let chain = config.chain(profile, &|p| vault.contains(&key_name(p)))?;
+    if request.duration.is_some()
+        && chain.roles.is_empty()
+        && matches!(chain.source, chain::Source::Sso(_))
+    {
+        return Err(crate::error::Error::Usage(format!(
+            "--duration does not apply to the IAM Identity Center profile {}: its permission set fixes the session length\n  hint: drop --duration",
+            crate::sanitize(profile)
+        )));
+    }
     if let Some(d) = request.duration {
         duration::check(&chain, d, request.sts_endpoint_overridden)?;
     }
@@ -214,6 +226,11 @@ impl Plan {
         match &self.chain.source {
             chain::Source::StoredKey(_) => ConsoleSource::FederationToken,
             chain::Source::Process(_) => ConsoleSource::AsTheyAre {
+                session_duration: false,
+            },
+            // IAM Identity Center role credentials, as they are: the permission set fixes
+            // their length, and the endpoint takes no SessionDuration for them.
+            chain::Source::Sso(_) => ConsoleSource::AsTheyAre {
                 session_duration: false,
             },
         }

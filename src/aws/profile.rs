@@ -42,16 +42,17 @@ pub struct Settings {
     pub mfa_process: Option<String>,
     /// `credential_source` (instance or container metadata, the environment).
     pub credential_source: Option<String>,
-    /// The first key naming a credential source vault does not handle (IAM Identity Center,
-    /// web identity, instance metadata), so a chain ending there is a clear error.
+    /// The first key naming a credential source vault does not handle (web identity,
+    /// instance metadata), so a chain ending there is a clear error.
     pub foreign_source: Option<&'static str>,
+    /// IAM Identity Center: the profile's account, role and sso-session (DESIGN.md §5a), when
+    /// it names `sso_account_id` or `sso_role_name` (botocore's test for an SSO profile).
+    pub sso: Option<crate::sso::Profile>,
 }
 
 /// Credential sources other tools handle and vault does not: its sources are a stored key
 /// and `credential_process`.
-const FOREIGN_SOURCES: [&str; 5] = [
-    "sso_session",
-    "sso_start_url",
+const FOREIGN_SOURCES: [&str; 3] = [
     "web_identity_token_file",
     "credential_source",
     "login_session",
@@ -60,7 +61,6 @@ const FOREIGN_SOURCES: [&str; 5] = [
 /// A profile whose credentials come from a source vault does not handle.
 pub(crate) fn foreign_source(profile: &str, key: &str) -> Error {
     let what = match key {
-        "sso_session" | "sso_start_url" => "IAM Identity Center (SSO)",
         "web_identity_token_file" => "a web identity token",
         "login_session" => "an AWS console login session",
         _ => "instance or container metadata or the environment",
@@ -72,6 +72,16 @@ pub(crate) fn foreign_source(profile: &str, key: &str) -> Error {
 
 impl Settings {
     pub(crate) fn from_profile(name: &str, p: Option<&Profile>) -> Result<Settings> {
+        Settings::from_sections(name, p, &|_| None)
+    }
+
+    /// The settings of profile `name`; `sso_session` finds an `[sso-session NAME]` section's
+    /// value for `sso.rs`'s rules.
+    pub(crate) fn from_sections(
+        name: &str,
+        p: Option<&Profile>,
+        sso_session: &dyn Fn(&str) -> Option<crate::sso::SessionSection>,
+    ) -> Result<Settings> {
         let get = |k: &str| {
             p.and_then(|p| p.get(k))
                 .map(str::trim)
@@ -119,6 +129,7 @@ impl Settings {
             mfa_process: get("mfa_process"),
             credential_source: get("credential_source"),
             foreign_source: FOREIGN_SOURCES.into_iter().find(|k| get(k).is_some()),
+            sso: crate::sso::Profile::from_settings(name, &get, sso_session)?,
         })
     }
 }
@@ -164,9 +175,32 @@ impl Config {
     /// The profile's settings; `None` when the files do not define it.
     pub fn settings(&self, name: &str) -> Result<Option<Settings>> {
         match self.set.get_profile(name) {
-            Some(p) => Settings::from_profile(name, Some(p)).map(Some),
+            Some(p) => Settings::from_sections(name, Some(p), &|s| self.sso_session(s)).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The `[sso-session NAME]` section, if the config has one.
+    pub fn sso_session(&self, name: &str) -> Option<crate::sso::SessionSection> {
+        let s = self.set.sso_session(name)?;
+        let get = |k: &str| {
+            s.get(k)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        Some(crate::sso::SessionSection {
+            start_url: get("sso_start_url"),
+            region: get("sso_region"),
+            scopes: get("sso_registration_scopes"),
+        })
+    }
+
+    /// Every `[sso-session NAME]` name in the config.
+    pub fn sso_sessions(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.set.sso_sessions().map(str::to_owned).collect();
+        v.sort();
+        v
     }
 
     /// Parses a config file's text, as if it were `~/.aws/config` (tests).

@@ -108,6 +108,7 @@ impl SessionArgs {
             env_region: settings.aws_region.clone(),
             sts_endpoint_overridden: settings.sts_endpoint_overridden,
             prompt: self.prompt.unwrap_or_default(),
+            interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         }
     }
 }

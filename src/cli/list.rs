@@ -56,6 +56,18 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             }
         })
         .collect();
+    // sso-sessions' sealed tokens, with the access token's time left when the agent can tell.
+    let sso: Vec<(String, Option<i64>)> = names
+        .sso_tokens
+        .iter()
+        .map(|n| {
+            let left = unlocked.as_ref().and_then(|u| {
+                let item = u.get(&crate::vault::sso_token_name(n)).ok()??;
+                Some((item.sso_token?.expires_at - now).whole_seconds())
+            });
+            (n.clone(), left)
+        })
+        .collect();
     if args.json {
         let out = serde_json::json!({
             "backend": vault.backend().kind(),
@@ -64,11 +76,14 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             "sessions": sessions.iter().map(|s| serde_json::json!({
                 "profile": s.profile, "id": s.id, "seconds_left": s.left,
             })).collect::<Vec<_>>(),
+            "sso_sessions": sso.iter().map(|(n, left)| serde_json::json!({
+                "sso_session": n, "seconds_left": left,
+            })).collect::<Vec<_>>(),
         });
         outln!("{out:#}")?;
         return Ok(());
     }
-    if names.keys.is_empty() && sessions.is_empty() {
+    if names.keys.is_empty() && sessions.is_empty() && sso.is_empty() {
         eprintln!("vault: no keys stored; `vault add PROFILE` stores one");
         return Ok(());
     }
@@ -87,6 +102,14 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             crate::sanitize(&s.profile),
             crate::sanitize(&s.id)
         )?;
+    }
+    for (n, left) in &sso {
+        let left = match left {
+            Some(l) if *l > 0 => format!("(token {} min left)", l / 60),
+            Some(_) => "(token expired: refreshed on next use)".to_owned(),
+            None => "(expiry sealed: `vault unlock` shows it)".to_owned(),
+        };
+        outln!("{:<32} sso-session token {left}", crate::sanitize(n))?;
     }
     Ok(())
 }

@@ -76,6 +76,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
         env_region: ctx.aws_region.clone(),
         sts_endpoint_overridden: ctx.sts_endpoint_overridden,
         prompt: args.prompt.unwrap_or_default(),
+        interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let url = rt.block_on(async {
         let config = Config::load().await?;

@@ -43,6 +43,7 @@ mod rekey;
 mod remove;
 mod rotate;
 mod slot;
+mod sso;
 
 /// An encrypted credential vault for AWS.
 ///
@@ -134,6 +135,8 @@ pub enum Command {
     Completions(completions::Args),
     /// Open the AWS console as a profile in the browser (or print the sign-in URL: --stdout).
     Login(login::Args),
+    /// IAM Identity Center (SSO): sign in, sign out, list accounts; tokens stay sealed.
+    Sso(sso::Args),
 }
 
 /// Runs a parsed command line; returns the exit status (a child's, for `exec --fork`).
@@ -183,6 +186,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Agent(a) => done(agent::run_agent(&ctx, a)),
         Command::Completions(a) => done(completions::run(a)),
         Command::Login(a) => done(login::run(&ctx, a)),
+        Command::Sso(a) => done(sso::run(&ctx, a)),
     }
 }
 

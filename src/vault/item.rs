@@ -21,6 +21,8 @@ pub enum Kind {
     LongTermKey,
     /// Temporary STS credentials.
     Session,
+    /// An IAM Identity Center sso-session's tokens and client registration.
+    SsoToken,
 }
 
 /// A stored long-term IAM access key.
@@ -68,6 +70,37 @@ pub struct Session {
     pub made_by: String,
 }
 
+/// An IAM Identity Center sso-session's OIDC tokens and the client registration that made
+/// them (what the SDKs keep in plaintext `~/.aws/sso/cache/<sha1>.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoToken {
+    /// The sso-session's start URL (not secret), so a token is never used for another.
+    pub start_url: String,
+    /// The OIDC region.
+    pub region: String,
+    /// The access token (the portal's bearer token).
+    pub access_token: Secret,
+    /// When the access token expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// When it was issued (for the early-refresh rule).
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued: OffsetDateTime,
+    /// The refresh token, when the grant gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<Secret>,
+    /// The registered OIDC client's id.
+    pub client_id: String,
+    /// The registered client's secret.
+    pub client_secret: Secret,
+    /// When the client registration expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub client_secret_expires_at: OffsetDateTime,
+    /// The grant the client was registered for (`authorization_code` or the device code).
+    pub client_grant: String,
+}
+
 /// One vault item: a version, a kind, and the matching body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +115,9 @@ pub struct Item {
     /// For `session`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
+    /// For `sso-token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_token: Option<SsoToken>,
 }
 
 /// Why a plaintext is not a valid item.
@@ -97,6 +133,7 @@ impl Item {
             kind: Kind::LongTermKey,
             key: Some(key),
             session: None,
+            sso_token: None,
         }
     }
 
@@ -107,6 +144,18 @@ impl Item {
             kind: Kind::Session,
             key: None,
             session: Some(session),
+            sso_token: None,
+        }
+    }
+
+    /// An sso-session's token item.
+    pub fn sso_token(token: SsoToken) -> Self {
+        Item {
+            v: VERSION,
+            kind: Kind::SsoToken,
+            key: None,
+            session: None,
+            sso_token: Some(token),
         }
     }
 
@@ -128,8 +177,15 @@ impl Item {
             )));
         }
         let ok = match item.kind {
-            Kind::LongTermKey => item.key.is_some() && item.session.is_none(),
-            Kind::Session => item.session.is_some() && item.key.is_none(),
+            Kind::LongTermKey => {
+                item.key.is_some() && item.session.is_none() && item.sso_token.is_none()
+            }
+            Kind::Session => {
+                item.session.is_some() && item.key.is_none() && item.sso_token.is_none()
+            }
+            Kind::SsoToken => {
+                item.sso_token.is_some() && item.key.is_none() && item.session.is_none()
+            }
         };
         if !ok {
             return Err(ItemError("bad item: body does not match its kind".into()));
@@ -179,6 +235,30 @@ mod tests {
         ] {
             assert!(Item::from_bytes(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn sso_tokens_round_trip_and_redact() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let item = Item::sso_token(SsoToken {
+            start_url: "https://x.awsapps.com/start".into(),
+            region: "eu-west-1".into(),
+            access_token: Secret::new("access-canary"),
+            expires_at: t,
+            issued: t,
+            refresh_token: Some(Secret::new("refresh-canary")),
+            client_id: "cid".into(),
+            client_secret: Secret::new("client-canary"),
+            client_secret_expires_at: t,
+            client_grant: "authorization_code".into(),
+        });
+        let bytes = item.to_bytes();
+        assert!(bytes.starts_with(br#"{"v":1,"kind":"sso-token","sso_token":{"#));
+        assert_eq!(Item::from_bytes(&bytes).unwrap(), item);
+        let dbg = format!("{item:?}");
+        assert!(!dbg.contains("canary"), "{dbg}");
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(Item::from_bytes(text.replace("sso-token", "session").as_bytes()).is_err());
     }
 
     proptest! {

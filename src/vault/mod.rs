@@ -21,8 +21,8 @@ use crypto::MasterIdentity;
 use item::Item;
 use slot::KdfParams;
 
-pub use names::{key_name, session_name, Names, SessionId, SLOT};
-use names::{KEY_PREFIX, SESSION_PREFIX};
+pub use names::{key_name, session_name, sso_token_name, Names, SessionId, SLOT};
+use names::{KEY_PREFIX, SESSION_PREFIX, SSO_PREFIX};
 
 /// The backend `settings` name, optionally creating its storage; "not initialised" when the
 /// vault directory does not exist and `create` is false.
@@ -223,6 +223,8 @@ impl Vault {
                 names.keys.push(p.to_owned());
             } else if let Some(s) = name.strip_prefix(SESSION_PREFIX) {
                 names.sessions.push(SessionId::new(s));
+            } else if let Some(s) = name.strip_prefix(SSO_PREFIX) {
+                names.sso_tokens.push(s.to_owned());
             }
         }
         Ok(names)

@@ -1,10 +1,12 @@
 //! Item names (not secret): `slot.passphrase` for the slot, `key.<profile>` for long-term
-//! keys, `session.<profile>.<digest>` for cached sessions ([`SessionId`]).
+//! keys, `session.<profile>.<digest>` for cached sessions ([`SessionId`]), `sso.<sso-session>`
+//! for an IAM Identity Center sso-session's tokens.
 
 /// The passphrase slot's item name.
 pub const SLOT: &str = "slot.passphrase";
 pub(crate) const KEY_PREFIX: &str = "key.";
 pub(crate) const SESSION_PREFIX: &str = "session.";
+pub(crate) const SSO_PREFIX: &str = "sso.";
 
 /// The item name of a profile's long-term key.
 pub fn key_name(profile: &str) -> String {
@@ -14,6 +16,11 @@ pub fn key_name(profile: &str) -> String {
 /// The item name of a cached session.
 pub fn session_name(cache_key: &str) -> String {
     format!("{SESSION_PREFIX}{cache_key}")
+}
+
+/// The item name of an sso-session's tokens (the legacy form: its start URL).
+pub fn sso_token_name(session: &str) -> String {
+    format!("{SSO_PREFIX}{session}")
 }
 
 /// A cached session's id: `<profile>.<16 hex digits>`, the profile it serves and the digest
@@ -65,6 +72,8 @@ pub struct Names {
     pub keys: Vec<String>,
     /// Stored sessions.
     pub sessions: Vec<SessionId>,
+    /// sso-sessions with sealed tokens.
+    pub sso_tokens: Vec<String>,
 }
 
 #[cfg(test)]

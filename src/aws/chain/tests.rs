@@ -97,8 +97,8 @@ fn loops_missing_and_self_source() {
 fn foreign_sources_are_named() {
     let c = rt().block_on(Config::from_text(CONF));
     for (profile, key) in [
-        ("sso", "sso_start_url"),
-        ("via-sso", "sso_start_url"),
+        ("sso", "sso_region"),
+        ("via-sso", "sso_region"),
         ("webid", "web_identity_token_file"),
         ("meta", "credential_source"),
     ] {
@@ -107,9 +107,16 @@ fn foreign_sources_are_named() {
             other => panic!("{profile}: {other:?}"),
         }
     }
-    // A key stored for the SSO profile is a source like any other.
-    let stored = c.chain("via-sso", &|p| Ok(p == "sso")).unwrap();
-    assert_eq!(source_settings(&stored.source).name, "sso");
+    // An SSO profile with a key stored for it has two sources: refused, not guessed.
+    let sso = "[sso-session s]\nsso_start_url = https://x/start\nsso_region = eu-west-1\n[profile sso]\nsso_session = s\nsso_account_id = 1\nsso_role_name = r\n[profile via-sso]\nsource_profile = sso\nrole_arn = arn:aws:iam::1:role/v\n";
+    let c = rt().block_on(Config::from_text(sso));
+    match c.chain("via-sso", &|p| Ok(p == "sso")) {
+        Err(Error::Config(m)) => assert!(m.contains("both IAM Identity Center"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let chain = c.chain("via-sso", &|_| Ok(false)).unwrap();
+    assert!(matches!(&chain.source, Source::Sso(s) if s.name == "sso"));
+    assert_eq!(chain.roles.len(), 1);
 }
 
 const RULES: &str = "
