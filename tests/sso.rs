@@ -553,6 +553,35 @@ fn exec_server_serves_sso_role_credentials_to_the_aws_cli() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["Arn"].as_str().is_some());
     assert_eq!(s.emu.count("/federation/credentials"), 1);
+
+    // The JavaScript SDK v3 as the child: its default chain's fromHttp takes the SSO role
+    // credentials from the same endpoint (the raw Expiration in UTC `Z`).
+    let js = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
+    let ready = std::path::Path::new(js)
+        .join("node_modules/@aws-sdk/client-sts/package.json")
+        .is_file();
+    if require("node + @aws-sdk (scripts/setup.sh)", have("node") && ready) {
+        let caller = format!("{js}/caller.mjs");
+        let args = ["exec", "corp", "--server", "--", "node", &caller, "1"];
+        let out = s.env.run(&args);
+        assert_success(&out, &args);
+        let line: serde_json::Value = serde_json::from_slice(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .last()
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(line["arn"].as_str().is_some(), "{line}");
+        assert!(
+            line["accessKeyId"].as_str().unwrap().starts_with("ASIA"),
+            "{line}"
+        );
+        assert!(line["raw"].as_str().unwrap().ends_with('Z'), "{line}");
+        // Served from the sealed session: no second GetRoleCredentials.
+        assert_eq!(s.emu.count("/federation/credentials"), 1);
+    }
 }
 
 /// The legacy in-profile form (sso_start_url + sso_region in the profile), and the AWS CLI
