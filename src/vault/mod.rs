@@ -268,18 +268,29 @@ impl Unlocked<'_> {
         self.open(name, &ct).map(Some)
     }
 
-    /// Decrypts an item already read from the backend as `name`.
+    /// Decrypts an item already read from the backend as `name`; refuses one sealed under
+    /// another name (a file copied over this one).
     pub fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Item> {
         let pt = self.sealer.open(name, ciphertext)?;
-        Item::from_bytes(&pt).map_err(|e| Error::Tampered {
+        let tampered = |e: item::ItemError| Error::Tampered {
             item: name.into(),
             detail: e.to_string(),
-        })
+        };
+        let item = Item::from_bytes(&pt).map_err(tampered)?;
+        item.check_name(name).map_err(tampered)?;
+        Ok(item)
     }
 
-    /// Encrypts and writes an item.
+    /// Encrypts and writes an item, bound to `name` in the current format; refuses one that
+    /// would be larger than any backend reads back ([`vault_backends::MAX_ITEM`]).
     pub fn put(&self, name: &str, item: &Item) -> Result<()> {
-        let ct = self.sealer.seal(&item.to_bytes())?;
+        let ct = self.sealer.seal(&item.bound(name).to_bytes())?;
+        if ct.len() as u64 > vault_backends::MAX_ITEM {
+            return Err(Error::Usage(format!(
+                "item {name} would be {} bytes sealed, more than a vault item may be (64 KiB), so nothing was written\n  hint: shorten what makes it large (an MFA serial, a session tag)",
+                ct.len()
+            )));
+        }
         self.vault.backend.set(name, &ct)?;
         Ok(())
     }

@@ -109,7 +109,10 @@ impl Vault {
                 continue;
             };
             match old.open(&ct) {
-                Ok(pt) => self.backend.set(&name, &new.seal(&pt))?,
+                // A v1 item is rebound to its name as it moves (issue 13, point 3).
+                Ok(pt) => self
+                    .backend
+                    .set(&name, &new.seal(&super::item::Item::rebind(&name, pt)))?,
                 Err(e) => {
                     // Done by an interrupted run, or unreadable: never overwritten.
                     new.open(&ct).map_err(|_| Error::crypto(&name, e))?;
