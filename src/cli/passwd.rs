@@ -20,7 +20,10 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let old = ctx.pass.read("Current vault passphrase: ")?;
-    let (master, old_params) = vault.unlock_master(&old)?;
+    // One writer at a time from reading the slot to writing it (issue 13, point 1): a rekey
+    // that ran while the new passphrase was typed used to be undone, losing every key.
+    let writers = vault.lock_writers()?;
+    let (master, old_params, read) = vault.unlock_master_for_write(&writers, &old)?;
     let params = args.kdf.over(old_params)?;
     let new_sources = crate::passphrase::Sources {
         fd: args.new_passphrase_fd,
@@ -29,7 +32,7 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
         env: ctx.new_pass.env.clone(),
     };
     let new = new_sources.read_new("New vault passphrase")?;
-    vault.rewrap(&master, &new, params)?;
+    vault.rewrap(&writers, &read, &master, &new, params)?;
     eprintln!("vault: passphrase changed ({params})");
     Ok(())
 }

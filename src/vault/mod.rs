@@ -156,9 +156,18 @@ impl Vault {
             .ok_or_else(|| Error::NotInitialized(self.backend.location()))
     }
 
+    /// Takes the vault-wide writer lock that every writer of a slot (init, passwd, rekey,
+    /// slot add/remove, migrate) holds across its read-modify-write, so none of them writes
+    /// over what another just wrote (issue 13, point 1: `passwd` racing `rekey` used to put
+    /// the old identity back in the slot, losing every key). It lives in the local vault
+    /// directory for every backend, like every lock.
+    pub fn lock_writers(&self) -> Result<WriterLock> {
+        Ok(WriterLock(self.backend.lock(SLOT)?))
+    }
+
     /// Creates the master identity and the passphrase slot; refuses an existing vault.
     pub fn init(&self, passphrase: &Secret, params: KdfParams) -> Result<Unlocked<'_>> {
-        let _lock = self.backend.lock(SLOT)?;
+        let _lock = self.lock_writers()?;
         if self.backend.get(SLOT)?.is_some() {
             return Err(Error::AlreadyInitialized(self.backend.location()));
         }
@@ -229,14 +238,36 @@ impl Vault {
         Ok(dropped)
     }
 
-    /// Rewrites the slot under a new passphrase; items are untouched.
+    /// Opens the passphrase slot for a writer holding `_lock`; also returns the slot bytes
+    /// read, for [`Vault::rewrap`]'s re-check.
+    pub fn unlock_master_for_write(
+        &self,
+        _lock: &WriterLock,
+        passphrase: &Secret,
+    ) -> Result<(MasterIdentity, KdfParams, Vec<u8>)> {
+        let slot = self.slot()?;
+        self.check_no_rekey()?;
+        let (master, params) =
+            MasterIdentity::open_slot(&slot, passphrase).map_err(|e| Error::crypto(SLOT, e))?;
+        Ok((master, params, slot))
+    }
+
+    /// Rewrites the slot under a new passphrase; items are untouched. `read` is the slot
+    /// `master` came from: if the slot is not that any more (a writer that does not take the
+    /// lock, such as an older vault), nothing is written.
     pub fn rewrap(
         &self,
+        _lock: &WriterLock,
+        read: &[u8],
         master: &MasterIdentity,
         passphrase: &Secret,
         params: KdfParams,
     ) -> Result<()> {
-        let _lock = self.backend.lock(SLOT)?;
+        if self.slot()? != read || self.backend.contains(rekey::REKEY_SLOT)? {
+            return Err(Error::Other(
+                "the passphrase slot changed while this command ran (another passwd or rekey), so nothing was written\n  hint: run the command again".into(),
+            ));
+        }
         let slot = master
             .seal_slot(passphrase, params)
             .map_err(|e| Error::crypto(SLOT, e))?;
@@ -244,6 +275,10 @@ impl Vault {
         Ok(())
     }
 }
+
+/// Proof that the vault-wide writer lock is held ([`Vault::lock_writers`]), until dropped.
+#[derive(Debug)]
+pub struct WriterLock(#[allow(dead_code)] vault_backends::LockGuard);
 
 /// A vault with a way to seal and open items.
 pub struct Unlocked<'a> {
