@@ -112,3 +112,68 @@ fn passwd_racing_rekey_loses_no_key() {
     assert_success(&out, &["export prod after passwd and rekey"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(KEY_ID));
 }
+
+// --- point 13: the vault directory's ancestors ---------------------------------------------
+
+const UNSAFE: i32 = 80;
+
+fn ensure_user(name: &str) -> u32 {
+    let _ = Command::new("useradd")
+        .args(["--no-create-home", "--shell", "/bin/sh", name])
+        .output();
+    let out = Command::new("id").args(["-u", name]).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .expect("user exists")
+}
+
+/// Another user who owns a parent of the vault directory (or can write to a parent that is
+/// not sticky) can rename the vault away and plant one of their own; vault used to check
+/// only the directory itself. Now every ancestor is checked, as sshd's StrictModes does.
+#[test]
+fn a_vault_under_a_directory_another_user_controls_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let parent = env.path("theirs");
+    std::fs::create_dir(&parent).unwrap();
+    let vault_dir = parent.join("vault");
+    let init = |dir: &Path| {
+        let mut c = env.cmd(&["init", "--kdf-memory", "64", "--kdf-time", "3"]);
+        c.env("VAULT_DIR", dir);
+        c.output().unwrap()
+    };
+    // Writable by everyone, not sticky.
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = init(&vault_dir);
+    assert_code(&out, UNSAFE, "a world-writable parent");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&parent.display().to_string()) && stderr.contains("rename"),
+        "{stderr}"
+    );
+    // Owned by another real user.
+    if !require("root (to make a second user)", is_root()) {
+        return;
+    }
+    let uid = ensure_user("vault-rt-parent");
+    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&parent, Some(uid), None).unwrap();
+    let out = init(&vault_dir);
+    assert_code(&out, UNSAFE, "a parent another user owns");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("owned by uid {uid}")), "{stderr}");
+    // The same vault under a directory of ours is fine.
+    std::os::unix::fs::chown(&parent, Some(rustix_uid()), None).unwrap();
+    assert_success(&init(&vault_dir), &["init under our own directory"]);
+}
+
+fn rustix_uid() -> u32 {
+    let out = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
