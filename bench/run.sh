@@ -13,16 +13,31 @@
 # The backend figures set up real pass + GnuPG, a private D-Bus bus with gnome-keyring and the
 # kernel keyring (under `keyctl session -`), all headless; cleanup ends them and empties both
 # keyrings of the bench's items.
+# The floor figure (fig_floor) builds bench/floor.c and bench/interleave.c with the system cc at
+# bench time and counts instructions with valgrind's callgrind; the bench installs gcc and
+# valgrind itself when they are missing (the tests do not need them). It runs BENCH_FAST_RUNS
+# interleaved rounds.
 set -euo pipefail
 shopt -s inherit_errexit
 cd "$(dirname "$0")/.." || exit 1
 bash scripts/setup.sh
+# The bench's own tools, beyond what the tests need: a C compiler for the floor (bench/floor.c)
+# and valgrind for instruction counts (fig_floor).
+bench_apt=()
+command -v cc >/dev/null 2>&1 || bench_apt+=(gcc libc6-dev)
+command -v valgrind >/dev/null 2>&1 || bench_apt+=(valgrind)
+if [ ${#bench_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${bench_apt[@]}" >/dev/null || printf 'bench: could not install %s\n' "${bench_apt[*]}" >&2
+fi
 cargo build --release --locked -q
 VAULT=$PWD/target/release/vault
 RUNS=${BENCH_RUNS:-5} WARMUP=${BENCH_WARMUP:-1} FAST_RUNS=${BENCH_FAST_RUNS:-300}
 STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC') LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vault-bench.XXXXXX")
-STS_PID="" GPG_DIR="" KEYRING_PID="" KEYRING_IN=""
+STS_PID="" GPG_DIR="" KEYRING_PID="" KEYRING_IN="" FLOOR_PID=""
 # stop PID: ends a background job of this script and reaps it.
 stop() {
   kill "$1" 2>/dev/null || true
@@ -41,6 +56,7 @@ cleanup() {
     VAULT_DIR=$d "$VAULT" lock --stop >/dev/null 2>&1 || true
   done
   if [ -n "$STS_PID" ]; then stop "$STS_PID"; fi
+  if [ -n "$FLOOR_PID" ]; then stop "$FLOOR_PID"; fi
   if [ -n "$KEYRING_PID" ]; then # EOF on its stdin: rp_keyring_serve ends both daemons
     exec {KEYRING_IN}>&- 2>/dev/null || true
     wait "$KEYRING_PID" 2>/dev/null || true
@@ -558,6 +574,127 @@ fig_backends() {
   done
 }
 
+# --- the C floor (issue 17) ------------------------------------------------------------------
+
+# floor_build: compiles bench/floor.c (dynamic, and -static when static glibc links) and
+# bench/interleave.c into $WORK with the system cc; sets WHY and returns 1 when it cannot.
+floor_build() {
+  command -v cc >/dev/null || { WHY="no C compiler (\`cc\`)"; return 1; }
+  cc -O2 -o "$WORK/floor" bench/floor.c 2>"$WORK/cc.err" &&
+    cc -O2 -o "$WORK/interleave" bench/interleave.c -lm 2>>"$WORK/cc.err" ||
+    { cat "$WORK/cc.err" >&2; WHY="\`cc bench/floor.c\` failed"; return 1; }
+  cc -O2 -static -o "$WORK/floor-static" bench/floor.c 2>/dev/null || rm -f "$WORK/floor-static"
+}
+
+# instructions COMMAND...: "INSTRUCTIONS EXECVES": instructions (callgrind's Ir) of one run of
+# COMMAND in its own process, up to the execve of its child when it execs one (callgrind dumps
+# before every execve call), else to its exit; and how many execve calls it made (the failing
+# ones of a PATH walk too). Prints "- -" without valgrind.
+instructions() {
+  command -v valgrind >/dev/null || { echo - -; return 0; }
+  rm -f "$WORK"/cg.out*
+  valgrind --tool=callgrind --dump-before='*execve*' --callgrind-out-file="$WORK/cg.out" \
+    "$@" </dev/null >/dev/null 2>"$WORK/cg.err" || { cat "$WORK/cg.err" >&2; echo - -; return 0; }
+  cat "$WORK"/cg.out* | awk '/^summary:/ { n += $2 } /^desc: Trigger: --dump-before/ { e++ }
+    END { print n + 0, e + 0 }'
+}
+
+# The physical floor of the warm path, against vault, in one interleaved run (DESIGN.md §9,
+# issue 17): warm `vault exec demo -- true` and `vault export demo --format credential-process`
+# through the unlocked agent, and `vault --version`, against a C program doing the least any tool
+# can (bench/floor.c: read the same sealed session file vault reads, one ~1 KiB round trip to a
+# trivial Unix-socket echo server this bench starts, resolve `true` on PATH with stat, execve it;
+# or print the reply), dynamic and -static, and against `true`. bench/interleave.c runs every
+# command once per round in rotating order (FAST_RUNS rounds after 20 warmup rounds) and reads
+# each process's page faults from wait4; callgrind counts instructions in one more run each.
+fig_floor() {
+  local item="" i out r=() cmds=() names=() fields=() before calls static=1 label
+  local -x VAULT_DIR AWS_CONFIG_FILE=$STS_CONFIG AWS_ENDPOINT_URL_STS=$STS_URL
+  VAULT_DIR=$(sts_vault 256)
+  say "floor: warm exec, credential_process and --version vs the C floor and \`true\`"
+  if ! floor_build; then
+    skip_row "warm \`vault exec demo -- true\` vs the C floor" "$WHY"
+    return 0
+  fi
+  [ -x "$WORK/floor-static" ] || static=""
+  env -u VAULT_NO_AGENT "$VAULT" unlock >&2
+  env -u VAULT_NO_AGENT VAULT_PASSPHRASE_FILE=/nonexistent "$VAULT" exec demo -- true # warm
+  # The sealed item the warm exec reads: seen with strace when it is there, else the one
+  # session file of profile demo.
+  if command -v strace >/dev/null; then
+    env -u VAULT_NO_AGENT strace -f -qq -e trace=openat -o "$WORK/warm.strace" \
+      "$VAULT" exec demo -- true >&2
+    item=$(grep -o "$VAULT_DIR/session\.demo\.[0-9a-f]*\.age" "$WORK/warm.strace" | head -1) || true
+  fi
+  [ -n "$item" ] || item=$(find "$VAULT_DIR" -maxdepth 1 -name 'session.demo.*.age' | head -1)
+  if [ ! -f "$item" ]; then
+    skip_row "warm \`vault exec demo -- true\` vs the C floor" "no session item of demo found"
+    return 0
+  fi
+  say "floor: the warm path's item: $item ($(wc -c <"$item") bytes)"
+  "$WORK/floor" serve "$WORK/floor.sock" >"$WORK/floor-ready" &
+  FLOOR_PID=$!
+  for i in $(seq 100); do [ -s "$WORK/floor-ready" ] && break; sleep 0.05; done
+  names=(vexec fexec sexec true vcp fcp scp vver)
+  cmds=("$VAULT" exec demo -- true :: "$WORK/floor" exec "$item" "$WORK/floor.sock" true)
+  [ -n "$static" ] && cmds+=(:: "$WORK/floor-static" exec "$item" "$WORK/floor.sock" true)
+  cmds+=(:: true :: "$VAULT" export demo --format credential-process
+    :: "$WORK/floor" print "$item" "$WORK/floor.sock")
+  [ -n "$static" ] && cmds+=(:: "$WORK/floor-static" print "$item" "$WORK/floor.sock")
+  cmds+=(:: "$VAULT" --version)
+  [ -n "$static" ] || names=(vexec fexec true vcp fcp vver)
+  before=$(sts_calls)
+  out=$(env -u VAULT_NO_AGENT "$WORK/interleave" "$FAST_RUNS" 20 "${cmds[@]}")
+  calls=$(($(sts_calls) - before))
+  mapfile -t r <<<"$out"
+  local -A t=() m=() f=() n=() e=()
+  for i in "${!names[@]}"; do
+    read -r -a fields <<<"${r[$i]}"
+    t[${names[$i]}]="${fields[0]} ${fields[1]}" # mean sd
+    m[${names[$i]}]=${fields[2]}                 # median
+    f[${names[$i]}]=${fields[3]}                 # minor faults, mean
+  done
+  say "floor: instruction counts (callgrind)"
+  read -r "n[vexec]" "e[vexec]" < <(unset VAULT_NO_AGENT; instructions "$VAULT" exec demo -- true)
+  read -r "n[vcp]" _ < <(unset VAULT_NO_AGENT; instructions "$VAULT" export demo --format credential-process)
+  read -r "n[vver]" _ < <(instructions "$VAULT" --version)
+  read -r "n[fexec]" "e[fexec]" < <(instructions "$WORK/floor" exec "$item" "$WORK/floor.sock" true)
+  read -r "n[fcp]" _ < <(instructions "$WORK/floor" print "$item" "$WORK/floor.sock")
+  read -r "n[true]" _ < <(instructions true)
+  if [ -n "$static" ]; then
+    read -r "n[sexec]" _ < <(instructions "$WORK/floor-static" exec "$item" "$WORK/floor.sock" true)
+  fi
+  label="interleaved, $FAST_RUNS rounds, through the unlocked agent, m=256 MiB; $calls STS calls while timed"
+  row "warm \`vault exec demo -- true\` ($label); overhead vs \`true\` $(ms_diff "${t[vexec]}" "${t[true]}") ms" \
+    ms "${t[vexec]}" "\`true\`" "${t[true]}" "overhead ≤ 1.0 ms"
+  row "C floor, dynamic (bench/floor.c exec: read the item, 1 KiB socket round trip, execve); overhead vs \`true\` $(ms_diff "${t[fexec]}" "${t[true]}") ms" \
+    ms "${t[fexec]}" "\`true\`" "${t[true]}"
+  [ -n "$static" ] && row "C floor, -static; overhead vs \`true\` $(ms_diff "${t[sexec]}" "${t[true]}") ms" \
+    ms "${t[sexec]}" "\`true\`" "${t[true]}"
+  row "warm \`vault exec demo -- true\` overhead over \`true\` (medians: $(ms_diff "${m[vexec]}" "${m[true]}") ms vs the floor's $(ms_diff "${m[fexec]}" "${m[true]}") ms)" ms "$(ms_diff "${t[vexec]}" "${t[true]}")" \
+    "C floor's overhead (dynamic)" "$(ms_diff "${t[fexec]}" "${t[true]}")" "≤ 1.6"
+  row "warm \`vault export demo --format credential-process\` (same run); overhead vs \`true\` $(ms_diff "${t[vcp]}" "${t[true]}") ms" \
+    ms "${t[vcp]}" "C floor, dynamic, print mode" "${t[fcp]}"
+  row "warm \`vault export --format credential-process\` overhead over \`true\` (medians: $(ms_diff "${m[vcp]}" "${m[true]}") ms vs the floor's $(ms_diff "${m[fcp]}" "${m[true]}") ms)" ms "$(ms_diff "${t[vcp]}" "${t[true]}")" \
+    "C floor's overhead (dynamic, print)" "$(ms_diff "${t[fcp]}" "${t[true]}")" "≤ 1.6"
+  row "\`vault --version\` (same run)" ms "${t[vver]}" "\`true\`" "${t[true]}"
+  row "minor page faults, warm \`vault exec demo -- true\` (with its child \`true\`)" faults "${f[vexec]}" \
+    "C floor, dynamic" "${f[fexec]}"
+  [ -n "$static" ] && row "minor page faults, C floor -static exec" faults "${f[sexec]}" "\`true\`" "${f[true]}"
+  row "minor page faults, warm \`vault export --format credential-process\`" faults "${f[vcp]}" \
+    "C floor, dynamic, print" "${f[fcp]}"
+  row "minor page faults, \`vault --version\`" faults "${f[vver]}" "\`true\`" "${f[true]}"
+  row "instructions (callgrind), warm \`vault exec demo -- true\`, up to the child's execve; execve calls: vault ${e[vexec]}, floor ${e[fexec]}" instr "${n[vexec]}" \
+    "C floor, dynamic" "${n[fexec]}"
+  [ -n "$static" ] && row "instructions, C floor -static exec" instr "${n[sexec]}" "\`true\` (whole run)" "${n[true]}"
+  row "instructions, warm \`vault export --format credential-process\`" instr "${n[vcp]}" \
+    "C floor, dynamic, print" "${n[fcp]}"
+  row "instructions, \`vault --version\`" instr "${n[vver]}" "\`true\` (whole run)" "${n[true]}"
+  stop "$FLOOR_PID"
+  FLOOR_PID=""
+  "$VAULT" lock --stop >&2 || true
+}
+
 # fig NAME [ARGS]: runs fig_NAME ARGS, unless BENCH_ONLY is set and does not name NAME.
 fig() {
   [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]] || return 0
@@ -575,6 +712,7 @@ figures() {
   fig sts
   fig paths
   fig agent # after fig_paths: reuses its boto3 and awsume scripts
+  fig floor
   fig scale
   fig backends
 }

@@ -4,8 +4,9 @@
 # run `vault exec demo -- aws sts get-caller-identity` for real.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-cargo build --release --locked -q
+bash scripts/setup.sh --demo
+echo "== building vault (release; the first build takes several minutes on a small machine)"
+cargo build --release --locked
 VAULT=$PWD/target/release/vault
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vault-demo.XXXXXX")
 STS_PID=""

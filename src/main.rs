@@ -24,8 +24,7 @@ fn main() -> ExitCode {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_target(false)
-                .without_time(),
+                .event_format(Line),
         )
         .with(filter)
         .init();
@@ -37,6 +36,27 @@ fn main() -> ExitCode {
             eprintln!("vault: {}", vault::sanitize_message(&e.to_string()));
             ExitCode::from(e.exit_code() as u8)
         }
+    }
+}
+
+/// `-v` lines as vault's other messages read: `vault: info: ...`, never indented.
+struct Line;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Line
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = event.metadata().level().as_str().to_ascii_lowercase();
+        write!(writer, "vault: {level}: ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
 }
 

@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 /// Limit on a passphrase source's output, so a wrong file cannot eat memory.
 const MAX_LEN: u64 = 64 * 1024;
 
+/// Tries at a terminal, as sudo gives: a typo costs a retype, not the command.
+pub const TRIES: u32 = 3;
+
 /// The configured passphrase sources, read once from flags and the environment.
 #[derive(Debug, Default)]
 pub struct Sources {
@@ -52,6 +55,20 @@ impl Sources {
                 detail: e.to_string(),
                 hint: "point VAULT_PASSPHRASE_FILE at a readable file".into(),
             })?;
+            // Refused like every other vault file another user could read (exit 80): checked
+            // on the open file, so it cannot be swapped between the check and the read.
+            let meta = f.metadata().map_err(|e| Error::Passphrase {
+                source_name: format!("VAULT_PASSPHRASE_FILE ({})", path.display()),
+                detail: e.to_string(),
+                hint: "point VAULT_PASSPHRASE_FILE at a regular file".into(),
+            })?;
+            vault_backends::fs::check_owner_mode(
+                path,
+                &meta,
+                rustix::process::geteuid().as_raw(),
+                0o077,
+                "chmod 600",
+            )?;
             return first_line(f, "VAULT_PASSPHRASE_FILE");
         }
         if let Some(program) = &self.askpass {
@@ -63,27 +80,113 @@ impl Sources {
         prompt_tty(prompt)
     }
 
-    /// Gets a new passphrase: from the configured source, or typed twice on the terminal.
-    pub fn read_new(&self, what: &str) -> Result<Secret> {
-        let pass = if self.any() {
-            self.read(what)?
-        } else {
-            let first = prompt_tty(&format!("{what}: "))?;
-            let second = prompt_tty("Repeat it: ")?;
-            if first.expose() != second.expose() {
-                return Err(Error::Usage(
-                    "the two passphrases differ; nothing changed".into(),
-                ));
+    /// Runs `attempt` with the passphrase. At a terminal (no other source configured) a
+    /// wrong passphrase is asked for again, [`TRIES`] times in all; a configured source gets
+    /// one try, since asking it again gives the same answer.
+    pub fn retry<T>(
+        &self,
+        prompt: &str,
+        mut attempt: impl FnMut(&Secret) -> Result<T>,
+    ) -> Result<T> {
+        let tries = if self.any() { 1 } else { TRIES };
+        let mut n = 1;
+        loop {
+            let pass = self.read(prompt)?;
+            match attempt(&pass) {
+                Err(Error::WrongPassphrase) if n < tries => {
+                    n += 1;
+                    eprintln!("vault: wrong passphrase, try again ({n} of {tries})");
+                }
+                result => return result,
             }
-            first
-        };
-        if pass.expose().is_empty() {
-            return Err(Error::Usage(
-                "the passphrase is empty; nothing changed".into(),
-            ));
         }
-        Ok(pass)
     }
+
+    /// [`Sources::retry`] for a command that must have the passphrase itself (`command`
+    /// names it): "locked" would be false while an agent is unlocked.
+    pub fn retry_own<T>(
+        &self,
+        command: &'static str,
+        prompt: &str,
+        attempt: impl FnMut(&Secret) -> Result<T>,
+    ) -> Result<T> {
+        self.retry(prompt, attempt).map_err(|e| match e {
+            Error::Locked => Error::PassphraseRequired(command),
+            e => e,
+        })
+    }
+
+    /// Gets a new passphrase: from the configured source, or typed twice on the terminal
+    /// (asked again, [`TRIES`] times in all, when empty or when the two differ).
+    pub fn read_new(&self, what: &str) -> Result<Secret> {
+        let empty = || {
+            Error::Usage("the passphrase is empty; nothing changed\n  hint: choose a passphrase of several words".into())
+        };
+        if self.any() {
+            let pass = self.read(what)?;
+            if pass.expose().is_empty() {
+                return Err(empty());
+            }
+            if let Some(why) = weak(&pass) {
+                eprintln!("vault: warning: the new passphrase is weak ({why})");
+            }
+            return Ok(pass);
+        }
+        for n in 1..=TRIES {
+            let last = n == TRIES;
+            let first = prompt_tty(&format!("{what}: "))?;
+            if first.expose().is_empty() {
+                if last {
+                    return Err(empty());
+                }
+                eprintln!("vault: the passphrase is empty, try again");
+                continue;
+            }
+            if let Some(why) = weak(&first) {
+                eprintln!("vault: this passphrase is weak ({why})");
+                if confirm("use it anyway", false).is_err() {
+                    if last {
+                        return Err(Error::Usage(
+                            "no passphrase was chosen; nothing changed\n  hint: choose one of four or more random words".into(),
+                        ));
+                    }
+                    continue;
+                }
+            }
+            let second = prompt_tty("Repeat it: ")?;
+            if first.expose() == second.expose() {
+                return Ok(first);
+            }
+            if last {
+                break;
+            }
+            eprintln!("vault: the two passphrases differ, try again");
+        }
+        Err(Error::Usage(
+            "the two passphrases differ; nothing changed\n  hint: type the same passphrase twice"
+                .into(),
+        ))
+    }
+}
+
+/// Why a new passphrase is weak (zxcvbn's score below 3 of 4, with its advice), or `None`.
+/// zxcvbn works on copies it does not zero; it runs only when a passphrase is being set.
+fn weak(pass: &Secret) -> Option<String> {
+    let estimate = zxcvbn::zxcvbn(pass.expose(), &["vault", "aws"]);
+    let score = u8::from(estimate.score());
+    if score >= 3 {
+        return None;
+    }
+    let mut why = format!("strength {score} of 4");
+    if let Some(f) = estimate.feedback() {
+        if let Some(w) = f.warning() {
+            why.push_str(&format!(": {w}"));
+        }
+        if let Some(s) = f.suggestions().first() {
+            why.push_str(&format!("; {s}"));
+        }
+    }
+    Some(why)
 }
 
 fn first_line(mut r: impl Read, name: &str) -> Result<Secret> {
@@ -135,14 +238,16 @@ fn prompt_tty(prompt: &str) -> Result<Secret> {
         Ok(t) => t,
         Err(_) => return Err(Error::Locked),
     };
-    let _ = tty.write_all(prompt.as_bytes());
-    let _ = tty.flush();
     let saved = rustix::termios::tcgetattr(&tty).ok();
     if let Some(saved) = &saved {
         let mut quiet = saved.clone();
         quiet.local_modes &= !rustix::termios::LocalModes::ECHO;
         let _ = rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Flush, &quiet);
     }
+    // The prompt only once echo is off (and typeahead flushed), as readpassphrase(3) does:
+    // what is typed after it appears is never shown.
+    let _ = tty.write_all(prompt.as_bytes());
+    let _ = tty.flush();
     let mut line = Zeroizing::new(Vec::with_capacity(256));
     let mut byte = [0u8; 1];
     let result = loop {
@@ -172,23 +277,49 @@ pub fn prompt_secret(prompt: &str) -> Result<Secret> {
     prompt_tty(prompt)
 }
 
-/// Reads one visible line from the terminal (an access key id).
-pub fn prompt_line(prompt: &str) -> Result<String> {
-    let mut tty = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .map_err(|_| Error::Usage("no terminal to prompt on; use `vault add --env`".into()))?;
-    let _ = tty.write_all(prompt.as_bytes());
+/// Asks a y/N question on the terminal before a destructive step; without a terminal the
+/// step is refused, since nobody can say yes. `force` (`-f/--force`) skips the question.
+pub fn confirm(question: &str, force: bool) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    let no_tty = || {
+        Error::Usage(format!(
+            "{question}: refusing without a terminal to confirm on\n  hint: pass -f/--force to do it anyway"
+        ))
+    };
+    let answer = prompt_line_on_tty(&format!("{question}? [y/N] ")).map_err(|_| no_tty())?;
+    if matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "{question}: not confirmed; nothing changed\n  hint: answer y to go ahead, or pass -f/--force"
+        )))
+    }
+}
+
+/// Reads one visible line from `/dev/tty`.
+fn prompt_line_on_tty(prompt: &str) -> std::io::Result<String> {
+    let mut tty = OpenOptions::new().read(true).write(true).open("/dev/tty")?;
+    tty.write_all(prompt.as_bytes())?;
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     while let Ok(1) = tty.read(&mut byte) {
-        if byte[0] == b'\n' {
+        if byte[0] == b'\n' || line.len() >= 4096 {
             break;
         }
         line.push(byte[0]);
     }
     Ok(String::from_utf8_lossy(&line).trim().to_owned())
+}
+
+/// Reads one visible line from the terminal (an access key id).
+pub fn prompt_line(prompt: &str) -> Result<String> {
+    prompt_line_on_tty(prompt).map_err(|_| {
+        Error::Usage(
+            "no terminal to prompt on for the key\n  hint: use `vault add --env` with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set".into(),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -206,6 +337,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("p");
         std::fs::write(&f, "from-file\n").unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         let s = Sources {
             file: Some(f),
             env: Some(Secret::new("from-env".to_owned())),

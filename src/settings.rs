@@ -276,13 +276,28 @@ impl Settings {
         };
         let kind = match flags.backend {
             Some(k) => k,
-            None => match text("VAULT_BACKEND")
-                .or_else(|| recorded_backend(&vault_dir))
-                .or(config.backend.clone())
-            {
-                Some(k) => k.parse()?,
-                None => BackendKind::File,
-            },
+            None => {
+                let named = text("VAULT_BACKEND")
+                    .map(|k| (k, "VAULT_BACKEND".to_owned()))
+                    .or_else(|| {
+                        recorded_backend(&vault_dir)
+                            .map(|k| (k, vault_dir.join(BACKEND_FILE).display().to_string()))
+                    })
+                    .or_else(|| {
+                        config
+                            .backend
+                            .clone()
+                            .map(|k| (k, "config.toml's `backend`".to_owned()))
+                    });
+                match named {
+                    // Say where the bad name came from: a stale `DIR/backend` file is not
+                    // something the user typed.
+                    Some((k, origin)) => k.parse().map_err(|e: Error| {
+                        Error::Config(format!("{}: {e}", crate::sanitize(&origin)))
+                    })?,
+                    None => BackendKind::File,
+                }
+            }
         };
         let backend = BackendSpec {
             kind,

@@ -35,8 +35,9 @@ pub fn unlock<'v>(settings: &Settings, vault: &'v Vault) -> Result<Unlocked<'v>>
             Err(e) => keychain_fallback(&e),
         }
     }
-    let pass = settings.pass.read("Vault passphrase: ")?;
-    let (master, _) = vault.unlock_master(&pass)?;
+    let (master, _) = settings
+        .pass
+        .retry("Vault passphrase: ", |pass| vault.unlock_master(pass))?;
     Ok(vault.with_sealer(Box::new(master)))
 }
 
@@ -57,8 +58,9 @@ pub fn unlock_agent(
             Err(e) => keychain_fallback(&e),
         }
     }
-    let pass = settings.pass.read("Vault passphrase: ")?;
-    client.unlock(&pass, &settings.backend)?;
+    settings.pass.retry("Vault passphrase: ", |pass| {
+        client.unlock(pass, &settings.backend)
+    })?;
     Ok(true)
 }
 

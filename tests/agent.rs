@@ -256,7 +256,7 @@ fn another_user_cannot_reach_the_agent_or_the_vault_and_the_agent_is_not_dumpabl
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let home = base.path().join("a");
     std::fs::create_dir(&home).unwrap();
-    std::fs::write(home.join("pass"), "user a passphrase\n").unwrap();
+    write_secret(&home.join("pass"), "user a passphrase\n");
     for p in [home.clone(), home.join("pass")] {
         rustix::fs::chown(&p, Some(rustix::process::Uid::from_raw(uid_a)), None).unwrap();
     }

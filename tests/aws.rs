@@ -288,7 +288,7 @@ fn mfa_is_sent_once_and_serves_every_role_from_the_source() {
     // No code and no terminal when one is needed: a clear error, not a hang.
     env.ok(&["clear"]);
     let out = exec(&env, &moto, &["exec", "mx", "--", "true"]);
-    assert_code(&out, 2, "MFA needed without a source");
+    assert_code(&out, 79, "MFA needed without a source");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--mfa-token"));
 }
 

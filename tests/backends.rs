@@ -90,7 +90,7 @@ fn round_trip_on_every_backend_and_pass_history_stays_small() {
                 "{backend}: nothing in the store"
             );
         }
-        ok_in(&env, &gpg, &["remove", "src"], &[]);
+        ok_in(&env, &gpg, &["remove", "src", "-f"], &[]);
         assert_eq!(
             run_in(&env, &gpg, &["export", "src", "--no-session"], &[])
                 .status
@@ -331,7 +331,7 @@ fn the_agent_unlocks_the_store_the_client_names() {
     let Some(gpg) = Gpg::new() else { return };
     let env = Env::new();
     let other_pass = env.path("pass-of-the-pass-store");
-    std::fs::write(&other_pass, "another passphrase for pass\n").unwrap();
+    write_secret(&other_pass, "another passphrase for pass\n");
     let pass_file = other_pass.to_str().unwrap();
     let on_pass = [("VAULT_PASSPHRASE_FILE", pass_file)];
     // A vault on pass, then one in the file store of the same directory: the directory now

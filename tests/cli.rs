@@ -18,6 +18,7 @@ fn cli_transcripts() {
     let dir = tempfile::tempdir().unwrap();
     let pass = dir.path().join("pass");
     writeln!(std::fs::File::create(&pass).unwrap(), "trycmd passphrase").unwrap();
+    std::fs::set_permissions(&pass, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let nowhere = dir.path().join("nowhere").display().to_string();
     trycmd::TestCases::new()
         .register_bin("vault", trycmd::cargo::cargo_bin!("vault"))

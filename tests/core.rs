@@ -41,13 +41,17 @@ fn round_trip_in_separate_processes() {
     assert_eq!(listed["keys"], serde_json::json!(["prod"]));
 
     // remove, then it is gone with the documented code
-    env.ok(&["remove", "prod"]);
+    env.ok(&["remove", "prod", "-f"]);
     assert_code(
         &env.run(&["export", "prod", "--no-session"]),
         NOT_FOUND,
         "export after remove",
     );
-    assert_code(&env.run(&["remove", "prod"]), NOT_FOUND, "remove twice");
+    assert_code(
+        &env.run(&["remove", "prod", "-f"]),
+        NOT_FOUND,
+        "remove twice",
+    );
 }
 
 #[test]
@@ -85,7 +89,7 @@ fn wrong_passphrase_changes_nothing() {
         .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
         .collect();
     let wrong = env.path("wrong");
-    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    write_secret(&wrong, "not the passphrase\n");
     for args in [
         &["export", "prod", "--no-session"][..],
         &["add", "prod", "--env"],
@@ -165,7 +169,7 @@ fn passwd_rewraps_only_the_slot() {
     env.add_key("prod", KEY_ID, CANARY);
     let item_before = std::fs::read(env.item("key.prod")).unwrap();
     let newpass = env.path("newpass");
-    std::fs::write(&newpass, "a new passphrase\n").unwrap();
+    write_secret(&newpass, "a new passphrase\n");
     let out = env.run_env(
         &["passwd"],
         &[("VAULT_NEW_PASSPHRASE_FILE", newpass.to_str().unwrap())],

@@ -166,7 +166,7 @@ fn wrong_passphrase_changes_nothing() {
     let env = Env::init();
     let path = write_credentials(&env, CREDENTIALS);
     let wrong = env.path("wrong");
-    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    write_secret(&wrong, "not the passphrase\n");
     let out = env.run_env(
         &["import", "--remove-plaintext"],
         &[("VAULT_PASSPHRASE_FILE", wrong.to_str().unwrap())],

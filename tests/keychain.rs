@@ -182,7 +182,7 @@ fn round_trip_on_the_secret_service_and_the_kernel_keyring() {
         assert_eq!(v["keys"], serde_json::json!(["ops@corp", "src"]), "{list}");
         let out = env.ok(&["export", "ops@corp", "--no-session", "--format", "env"]);
         assert!(out.contains("AKIAATSIGN"), "{backend}: {out}");
-        env.ok(&["remove", "ops@corp"]);
+        env.ok(&["remove", "ops@corp", "-f"]);
         for f in files_under(&env.dir) {
             let name = f.file_name().unwrap().to_string_lossy().into_owned();
             assert!(
@@ -198,7 +198,7 @@ fn round_trip_on_the_secret_service_and_the_kernel_keyring() {
                 f.display()
             );
         }
-        env.ok(&["remove", "src"]);
+        env.ok(&["remove", "src", "-f"]);
         assert_code(
             &env.run(&["export", "src", "--no-session"]),
             66,

@@ -56,7 +56,7 @@ fn passwd_racing_rekey_loses_no_key() {
     let fifo = env.path("new-pass.fifo");
     mkfifo(&fifo);
     let new_file = env.path("new-pass");
-    std::fs::write(&new_file, format!("{NEW_PASS}\n")).unwrap();
+    write_secret(&new_file, &format!("{NEW_PASS}\n"));
 
     let mut passwd = env.cmd(&["passwd"]);
     passwd

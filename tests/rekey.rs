@@ -95,7 +95,7 @@ fn a_wrong_passphrase_rekeys_nothing() {
     };
     let before = snapshot(&env);
     let wrong = env.path("wrong");
-    std::fs::write(&wrong, "not the passphrase\n").unwrap();
+    write_secret(&wrong, "not the passphrase\n");
     let out = env.run_env(
         &["rekey"],
         &[("VAULT_PASSPHRASE_FILE", wrong.to_str().unwrap())],

@@ -17,6 +17,31 @@ from urllib.parse import parse_qs
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
+# Fidelity: moto answers GetFederationToken with one fixed AKIA key, secret and token for
+# everyone; AWS issues fresh temporary (ASIA) credentials, the kind the console's federation
+# endpoint takes (tests/federation_server.py checks the ASIA prefix), so each answer gets its own.
+def _fresh_federation_credentials():
+    import base64
+    import os
+
+    from moto.iam.utils import random_access_key
+    from moto.sts.responses import TokenResponse
+    from moto.sts.utils import random_session_token
+
+    moto_answer = TokenResponse.get_federation_token
+
+    def fresh(self):
+        answer = moto_answer(self)
+        creds = answer.result["Credentials"]
+        creds["AccessKeyId"] = "ASIA" + random_access_key()
+        creds["SecretAccessKey"] = base64.b64encode(os.urandom(30)).decode()
+        creds["SessionToken"] = random_session_token()
+        return answer
+
+    TokenResponse.get_federation_token = fresh
+
+
+_fresh_federation_credentials()
 app = DomainDispatcherApplication(create_backend_app)
 log = open(sys.argv[1], "a", buffering=1)
 lock = threading.Lock()

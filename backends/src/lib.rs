@@ -94,7 +94,7 @@ pub struct LockGuard(#[allow(dead_code)] Option<std::fs::File>);
 #[non_exhaustive]
 pub enum Error {
     /// A path's ownership or mode would let another user read or replace the vault.
-    #[error("refusing to use {path}: {problem}\n  fix: {fix}")]
+    #[error("refusing to use {path}: {problem}\n  hint: {fix}")]
     UnsafePermissions {
         /// The offending path.
         path: PathBuf,

@@ -331,6 +331,14 @@ impl<'u, 'v> Walk<'u, 'v> {
         })
     }
 
+    /// The cached session of the last step (`vault login` drops it when it has too little
+    /// life left for a console session), if the walk has steps.
+    pub fn last_session(&self) -> Option<crate::vault::SessionId> {
+        self.steps
+            .last()
+            .map(|s| crate::vault::SessionId::new(s.key.id()))
+    }
+
     /// Warm: the last step's fresh session, when the cache has it, is all that is needed.
     pub fn warm(&self) -> Result<Option<Credentials>> {
         let Some(last) = self.steps.last() else {

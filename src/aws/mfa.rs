@@ -1,10 +1,52 @@
-//! Where an MFA code comes from: `--mfa-token`, the profile's `mfa_process`, else a prompt on
-//! the terminal; asked at most once per command.
+//! Where an MFA code comes from: `--mfa-token`, the profile's `mfa_process`, else the
+//! `--prompt` driver (the terminal by default; a desktop dialog; ykman); asked at most once per
+//! command.
 
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+
+/// How to ask for a code (`--prompt`, named as aws-vault's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Prompt {
+    /// A line on the terminal.
+    #[default]
+    Terminal,
+    /// A GNOME dialog (`zenity --entry`).
+    Zenity,
+    /// A KDE dialog (`kdialog --inputbox`).
+    Kdialog,
+    /// A macOS dialog (`osascript`).
+    Osascript,
+    /// The code of the profile's mfa_serial from a YubiKey (`ykman oath accounts code`).
+    Ykman,
+}
+
+impl Prompt {
+    /// The program and arguments that print a code for `serial` (shown as `shown`); `None`
+    /// for the terminal. The serial is an argument, never spliced into a script.
+    fn argv(self, serial: &str, shown: &str) -> Option<Vec<String>> {
+        let text = format!("MFA code for {shown}");
+        let v = |a: &[&str]| Some(a.iter().map(|s| s.to_string()).collect());
+        match self {
+            Prompt::Terminal => None,
+            Prompt::Zenity => v(&["zenity", "--entry", "--title", "vault", "--text", &text]),
+            Prompt::Kdialog => v(&["kdialog", "--title", "vault", "--inputbox", &text]),
+            Prompt::Osascript => v(&[
+                "osascript",
+                "-e",
+                "on run argv",
+                "-e",
+                "text returned of (display dialog (item 1 of argv) default answer \"\" with title \"vault\")",
+                "-e",
+                "end run",
+                &text,
+            ]),
+            Prompt::Ykman => v(&["ykman", "oath", "accounts", "code", "--single", serial]),
+        }
+    }
+}
 
 /// The MFA sources of one command.
 pub(crate) struct MfaSource<'a> {
@@ -12,6 +54,36 @@ pub(crate) struct MfaSource<'a> {
     pub token: Option<Secret>,
     /// The chain's `mfa_process`.
     pub process: Option<&'a str>,
+    /// `--prompt`.
+    pub prompt: Prompt,
+}
+
+/// Runs a program that prints a code; the code is read in zeroed memory and never logged.
+/// `fix` is the hint when it fails.
+fn code_from(mut cmd: Command, what: &str, fix: &str) -> Result<Secret> {
+    let out = crate::exec::scrub(&mut cmd)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| {
+            Error::Config(format!(
+                "running {what}: {e}\n  hint: install it, or choose another way to give the MFA code (--prompt, --mfa-token, mfa_process)"
+            ))
+        })?;
+    if !out.status.success() {
+        return Err(Error::Config(format!(
+            "{what} exited with {}\n  hint: {fix}",
+            out.status
+        )));
+    }
+    let stdout = zeroize::Zeroizing::new(out.stdout);
+    let code = std::str::from_utf8(&stdout).unwrap_or_default().trim();
+    if code.is_empty() {
+        return Err(Error::Usage(format!(
+            "{what} gave no MFA code; nothing was sent to STS\n  hint: enter the device's current code"
+        )));
+    }
+    Ok(Secret::new(code))
 }
 
 impl MfaSource<'_> {
@@ -22,29 +94,31 @@ impl MfaSource<'_> {
         }
         if let Some(cmd) = self.process {
             tracing::info!("running mfa_process for {serial}");
-            let out = crate::exec::scrub(&mut Command::new("/bin/sh"))
-                .arg("-c")
-                .arg(cmd)
-                .stdin(Stdio::null())
-                .stderr(Stdio::inherit())
-                .output()
-                .map_err(|e| Error::Config(format!("running mfa_process: {e}")))?;
-            if !out.status.success() {
-                return Err(Error::Config(format!(
-                    "mfa_process exited with {}\n  hint: check the command in the profile's mfa_process",
-                    out.status
-                )));
-            }
-            // The code is a secret too: read in zeroed memory, never logged.
-            let stdout = zeroize::Zeroizing::new(out.stdout);
-            let code = std::str::from_utf8(&stdout).unwrap_or_default().trim();
-            return Ok(Secret::new(code));
+            let mut sh = Command::new("/bin/sh");
+            sh.arg("-c").arg(cmd);
+            return code_from(
+                sh,
+                "mfa_process",
+                "check the command in the profile's mfa_process",
+            );
         }
-        match crate::passphrase::prompt_line(&format!("MFA code for {}: ", crate::sanitize(serial))) {
+        let shown = crate::sanitize(serial);
+        if let Some(argv) = self.prompt.argv(serial, &shown) {
+            tracing::info!("asking for the MFA code of {shown} with {}", argv[0]);
+            let mut cmd = Command::new(&argv[0]);
+            cmd.args(&argv[1..]);
+            return code_from(
+                cmd,
+                &format!("--prompt {}", argv[0]),
+                "check that it runs on its own, or pass --mfa-token CODE",
+            );
+        }
+        match crate::passphrase::prompt_line(&format!("MFA code for {shown}: ")) {
             Ok(code) if !code.is_empty() => Ok(Secret::new(code)),
-            _ => Err(Error::Usage(format!(
-                "an MFA code is needed for {serial} and there is no terminal to ask on\n  hint: pass --mfa-token CODE or set mfa_process in the profile"
+            Ok(_) => Err(Error::Usage(format!(
+                "no MFA code was typed for {shown}; nothing was sent to STS\n  hint: type the current code of the device (or pass --mfa-token CODE)"
             ))),
+            Err(_) => Err(Error::NoMfaSource(shown)),
         }
     }
 }

@@ -137,8 +137,18 @@ impl Config {
         let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
             .await
             .map_err(|e| {
+                // The SDK's top error says only "could not parse profile file"; the file and
+                // the line are in its sources.
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    text.push_str(": ");
+                    text.push_str(&s.to_string());
+                    source = s.source();
+                }
                 Error::Config(format!(
-                    "reading the AWS config files: {e}\n  hint: fix the file it names (AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE)"
+                    "reading the AWS config files: {}\n  hint: fix that line (the files are AWS_CONFIG_FILE, else ~/.aws/config, and AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)",
+                    crate::sanitize(&text.replace('\n', " "))
                 ))
             })?;
         Ok(Config { set })

@@ -141,6 +141,28 @@ impl Sts {
             .map_err(|e| sts_error("AssumeRole", Some(arn), e))?;
         session(out.credentials(), serves, "AssumeRole")
     }
+
+    /// GetFederationToken for the console (`vault login` with a plain IAM-user key, since the
+    /// console refuses GetSessionToken output): federated user `name`, with `policy` as the
+    /// session policy. It cannot carry MFA; the caller refuses profiles that require it.
+    pub async fn get_federation_token(
+        &self,
+        creds: &Credentials,
+        name: &str,
+        policy: &str,
+        duration: i32,
+    ) -> Result<Session> {
+        let out = self
+            .client(creds)
+            .get_federation_token()
+            .name(name)
+            .policy(policy)
+            .duration_seconds(duration)
+            .send()
+            .await
+            .map_err(|e| sts_error("GetFederationToken", None, e))?;
+        session(out.credentials(), String::new(), "GetFederationToken")
+    }
 }
 
 /// SDK credentials for `creds` (the SDK's copy is its own).
@@ -208,10 +230,14 @@ where
             let err = se.err();
             // Some emulators wrap errors in shapes the SDK does not parse; read the body then.
             let body = String::from_utf8_lossy(se.raw().body().bytes().unwrap_or_default());
-            let code = err
-                .code()
-                .or_else(|| xml_field(&body, "Code"))
-                .unwrap_or("Unknown");
+            let Some(code) = err.code().or_else(|| xml_field(&body, "Code")) else {
+                // An answer with no AWS error in it: not STS (a proxy, a captive portal, a
+                // wrong endpoint_url). Say what came back instead of an empty "Unknown".
+                let status = se.raw().status().as_u16();
+                return Error::StsRefused(format!(
+                    "STS {op}: the endpoint answered HTTP {status} without an AWS error in it\n  hint: it is probably not STS: check AWS_ENDPOINT_URL_STS / endpoint_url, proxies and the region"
+                ));
+            };
             let msg = err
                 .message()
                 .or_else(|| xml_field(&body, "Message"))

@@ -15,3 +15,11 @@ fn one_region_rule() {
         assert_eq!((r.child.as_deref(), r.sts.as_str()), (child, sts));
     }
 }
+
+#[test]
+fn federated_user_names_fit_sts() {
+    assert_eq!(super::federated_name("prod"), "prod");
+    assert_eq!(super::federated_name("a"), "vault-a");
+    assert_eq!(super::federated_name("team:prod"), "team-prod");
+    assert_eq!(super::federated_name(&"x".repeat(40)).len(), 32);
+}

@@ -22,12 +22,17 @@ pub struct Args {
     /// The MFA device (ARN or serial) to use with this key.
     #[arg(long, value_name = "ARN")]
     pub mfa_serial: Option<String>,
+    /// Replace a different stored key without asking (needed without a terminal).
+    #[arg(long, short)]
+    pub force: bool,
 }
 
 /// Runs `vault add`.
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
+    // The passphrase first: a wrong one must not throw away a key typed in already.
+    let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let (id, secret) = if args.env {
         let id = std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default();
         let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
@@ -49,10 +54,22 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             "the {field} does not look like an AWS one, so nothing was stored\n  hint: the access key id is letters and digits, the secret base64 (A-Z a-z 0-9 + / =), each at most 128 characters"
         )));
     }
-    let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let name = key_name(&args.profile);
     let _lock = vault.backend().lock(&name)?;
     let previous = unlocked.get(&name).ok().flatten().and_then(|i| i.key);
+    if let Some(p) = &previous {
+        if p.access_key_id != id {
+            crate::passphrase::confirm(
+                &format!(
+                    "replace the stored key {} of {} with {}",
+                    crate::sanitize(&p.access_key_id),
+                    crate::sanitize(&args.profile),
+                    crate::sanitize(&id)
+                ),
+                args.force,
+            )?;
+        }
+    }
     let key = LongTermKey {
         access_key_id: id,
         secret_access_key: secret,

@@ -29,14 +29,19 @@ pub fn unlock(ctx: &Settings, _args: UnlockArgs) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let mut client = agent::connect_or_start(ctx)?;
-    if !crate::unlock::unlock_agent(ctx, &vault, &mut client)? {
-        eprintln!("vault: the agent is already unlocked");
-        return Ok(());
+    let was_locked = crate::unlock::unlock_agent(ctx, &vault, &mut client)?;
+    // The agent's own timer, not this command's setting: it may have been started with
+    // another --idle-timeout.
+    let left = client
+        .status()?
+        .idle_left_secs
+        .map(|s| humantime::format_duration(std::time::Duration::from_secs(s)).to_string())
+        .unwrap_or_else(|| "?".into());
+    if was_locked {
+        eprintln!("vault: unlocked; the agent locks after {left} without use");
+    } else {
+        eprintln!("vault: the agent is already unlocked (it locks after {left} without use)");
     }
-    eprintln!(
-        "vault: unlocked; the agent locks after {} min without use",
-        ctx.agent_idle.as_secs() / 60
-    );
     Ok(())
 }
 

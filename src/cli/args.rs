@@ -80,15 +80,20 @@ pub struct SessionArgs {
     #[arg(long, short, value_parser = parse_duration, value_name = "D")]
     pub duration: Option<Duration>,
     /// Use the stored long-term key directly instead of a GetSessionToken session.
-    #[arg(long)]
+    #[arg(long, short)]
     pub no_session: bool,
-    /// The current MFA code (else the profile's mfa_process, else a prompt on the terminal).
-    #[arg(long, value_name = "CODE")]
+    /// The current MFA code (else the profile's mfa_process, else --prompt).
+    #[arg(long, short = 't', value_name = "CODE")]
     pub mfa_token: Option<String>,
     /// The region for STS and for the credentials' user (AWS_REGION, AWS_DEFAULT_REGION)
     /// [default: the profile's region, else its source's].
-    #[arg(long, value_parser = parse_region, value_name = "REGION")]
+    #[arg(long, short, value_parser = parse_region, value_name = "REGION")]
     pub region: Option<String>,
+    /// How to ask for an MFA code when one is needed: terminal, or a dialog (zenity,
+    /// kdialog, osascript), or ykman (reads the code of the profile's mfa_serial from a
+    /// YubiKey) [default: terminal].
+    #[arg(long, value_enum, value_name = "DRIVER")]
+    pub prompt: Option<crate::aws::mfa::Prompt>,
 }
 
 impl SessionArgs {
@@ -101,6 +106,7 @@ impl SessionArgs {
             region: self.region.clone(),
             env_region: settings.aws_region.clone(),
             sts_endpoint_overridden: settings.sts_endpoint_overridden,
+            prompt: self.prompt.unwrap_or_default(),
         }
     }
 }
@@ -133,7 +139,11 @@ impl KdfArgs {
             t: self.kdf_time.unwrap_or(base.t),
             p: self.kdf_parallelism.unwrap_or(base.p),
         };
-        params.check().map_err(|e| Error::Usage(e.to_string()))?;
+        params.check().map_err(|e| {
+            Error::Usage(format!(
+                "{e}\n  hint: --kdf-memory takes 64 to 4096 (MiB), --kdf-time 3 to 10, --kdf-parallelism 1 to 16"
+            ))
+        })?;
         Ok(params)
     }
 }

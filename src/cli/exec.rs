@@ -24,14 +24,23 @@ pub struct Args {
     /// Serve credentials to the command over an ECS container-credentials endpoint on
     /// 127.0.0.1 (random port, random bearer token) instead of static variables, so its SDK
     /// refreshes them as they expire. Implies --fork.
-    #[arg(long)]
+    #[arg(long, short)]
     pub server: bool,
+    /// Print the credentials as credential_process JSON instead of running a command (as
+    /// aws-vault's `exec --json`; the same as `vault export --format credential-process`).
+    #[arg(long, short, conflicts_with_all = ["server", "fork", "command"])]
+    pub json: bool,
     /// With --server: fetch the first credentials when the command first asks, not before
     /// starting it.
     #[arg(long, requires = "server")]
     pub lazy: bool,
-    /// The command and its arguments [default: $SHELL].
-    #[arg(last = true, value_name = "CMD")]
+    /// The command and its arguments [default: $SHELL]: everything after the profile (and
+    /// vault's own flags), with or without a `--` before it.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -55,6 +64,16 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
             "--server --no-session would serve {}'s long-term key without a session token, which every SDK's container provider rejects\n  hint: drop --no-session (the endpoint serves a session), or drop --server",
             crate::sanitize(&args.profile)
         )));
+    }
+    if args.json {
+        let resolved = rt.block_on(aws::resolve(&unlocked, &plan, mfa_token))?;
+        let text = super::export::render(
+            &resolved.creds,
+            super::export::Format::CredentialProcess,
+            &args.profile,
+            None,
+        );
+        return super::print(format_args!("{}", text.as_str())).map(|()| 0);
     }
     if !args.server {
         let resolved = rt.block_on(aws::resolve(&unlocked, &plan, mfa_token))?;

@@ -1,4 +1,4 @@
-//! `vault export PROFILE --format env|json|credential-process|ini`.
+//! `vault export PROFILE --format env|fish|powershell|json|credential-process|ini`.
 
 use time::format_description::well_known::Rfc3339;
 
@@ -12,8 +12,12 @@ use crate::settings::Settings;
 /// Output formats.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
-    /// `export AWS_...=...` lines for a POSIX shell.
+    /// `export AWS_...=...` lines for a POSIX shell (with the region, as aws-vault's).
     Env,
+    /// `set -gx AWS_... '...'` lines for fish.
+    Fish,
+    /// `$Env:AWS_... = '...'` lines for PowerShell.
+    Powershell,
     /// A JSON object with AWS_* names.
     Json,
     /// The `credential_process` JSON (`Version: 1`), for `~/.aws/config`.
@@ -47,30 +51,55 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
         let plan = aws::plan(&unlocked, &config, &args.profile, request)?;
         aws::resolve(&unlocked, &plan, mfa_token).await
     })?;
-    let text = render(&resolved.creds, args.format, &args.profile);
+    let text = render(
+        &resolved.creds,
+        args.format,
+        &args.profile,
+        resolved.region.as_deref(),
+    );
     super::print(format_args!("{}", text.as_str()))
 }
 
-/// Renders credentials in `format`. The result holds secrets: write it and drop it.
-pub fn render(c: &Credentials, format: Format, profile: &str) -> zeroize::Zeroizing<String> {
+/// Renders credentials in `format`; the shell formats also set `region` (AWS_REGION and
+/// AWS_DEFAULT_REGION) when the profile chain names one. The result holds secrets: write it
+/// and drop it.
+pub fn render(
+    c: &Credentials,
+    format: Format,
+    profile: &str,
+    region: Option<&str>,
+) -> zeroize::Zeroizing<String> {
     let exp = c.expiration.and_then(|e| e.format(&Rfc3339).ok());
     let s = match format {
-        Format::Env => {
-            // Every value single-quoted: the shell that evals this sees data, never code.
-            // Reserved up front (values are at most 16 KiB) so no copy of a secret is left
-            // behind by a reallocation.
+        Format::Env | Format::Fish | Format::Powershell => {
+            // Every value single-quoted for its shell: the shell that evals this sees data,
+            // never code. Reserved up front (values are at most 16 KiB) so no copy of a
+            // secret is left behind by a reallocation.
             let mut s = String::with_capacity(64 * 1024);
             let mut line = |k: &str, v: &str| {
-                s.push_str("export ");
+                let (head, mid, tail) = match format {
+                    Format::Env => ("export ", "='", "'\n"),
+                    Format::Fish => ("set -gx ", " '", "';\n"),
+                    _ => ("$Env:", " = '", "'\n"),
+                };
+                s.push_str(head);
                 s.push_str(k);
-                s.push_str("='");
+                s.push_str(mid);
                 for ch in v.chars() {
-                    match ch {
-                        '\'' => s.push_str(r"'\''"),
-                        ch => s.push(ch),
+                    match (format, ch) {
+                        (Format::Env, '\'') => s.push_str(r"'\''"),
+                        (Format::Fish, '\'' | '\\') => {
+                            s.push('\\');
+                            s.push(ch);
+                        }
+                        (Format::Powershell, '\'' | '\u{2018}'..='\u{201b}') => {
+                            s.push(ch);
+                            s.push(ch);
+                        }
+                        (_, ch) => s.push(ch),
                     }
                 }
-                s.push_str("'\n");
+                s.push_str(tail);
             };
             line("AWS_ACCESS_KEY_ID", &c.access_key_id);
             line("AWS_SECRET_ACCESS_KEY", c.secret_access_key.expose());
@@ -79,6 +108,10 @@ pub fn render(c: &Credentials, format: Format, profile: &str) -> zeroize::Zeroiz
             }
             if let Some(e) = &exp {
                 line("AWS_CREDENTIAL_EXPIRATION", e);
+            }
+            if let Some(r) = region {
+                line("AWS_REGION", r);
+                line("AWS_DEFAULT_REGION", r);
             }
             s
         }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::vault::crypto::MasterIdentity;
 use crate::vault::slot::KdfParams;
 use crate::vault::Vault;
 
@@ -13,6 +14,10 @@ use crate::settings::Settings;
 pub struct Args {
     #[command(flatten)]
     pub kdf: super::args::KdfArgs,
+    /// Re-create a lost passphrase slot from the recovery identity (`vault recover`'s output)
+    /// in FILE (`-` for stdin), keeping every item; the identity must open them.
+    #[arg(long, value_name = "FILE")]
+    pub from_identity: Option<std::path::PathBuf>,
 }
 
 /// Chooses the KDF parameters: the flags, over calibration unless every one is given.
@@ -32,8 +37,24 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     if vault.backend().get(crate::vault::SLOT)?.is_some() {
         return Err(Error::AlreadyInitialized(vault.backend().location()));
     }
+    let master = match &args.from_identity {
+        Some(path) => Some(recovered(&vault, path)?),
+        None => {
+            let items = vault.orphans()?;
+            if items > 0 {
+                return Err(Error::SlotMissing {
+                    location: vault.backend().location(),
+                    items,
+                });
+            }
+            None
+        }
+    };
     let pass = ctx.pass.read_new("New vault passphrase")?;
-    vault.init(&pass, params)?;
+    match master {
+        Some(master) => vault.init_from(master, &pass, params)?,
+        None => vault.init(&pass, params)?,
+    };
     crate::vault::record_backend(&ctx.vault_dir, &ctx.backend.kind)?;
     eprintln!(
         "vault: created a vault in {} ({}, {params})",
@@ -42,4 +63,55 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     );
     eprintln!("vault: keep a copy of the recovery identity somewhere safe: `vault recover`");
     Ok(())
+}
+
+/// Reads the recovery identity from `path` (`-`: stdin; `#` lines are skipped, as in
+/// `vault recover`'s output) and checks that it opens the vault's items, so a wrong file
+/// cannot become the identity new items are sealed to.
+fn recovered(vault: &Vault, path: &std::path::Path) -> Result<MasterIdentity> {
+    use std::io::Read;
+    let mut text = zeroize::Zeroizing::new(String::new());
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().take(64 * 1024).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(64 * 1024).read_to_string(&mut text))
+    };
+    read.map_err(|source| Error::Io {
+        op: "reading the recovery identity",
+        path: path.into(),
+        source,
+    })?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    let master = MasterIdentity::parse(line).map_err(|_| {
+        Error::Usage(format!(
+            "{} does not hold an age identity (AGE-SECRET-KEY-1...)\n  hint: pass the file `vault recover` printed",
+            path.display()
+        ))
+    })?;
+    let names = vault.names()?;
+    let items = names
+        .keys
+        .iter()
+        .map(|k| crate::vault::key_name(k))
+        .chain(names.sessions.iter().map(|s| s.item_name()));
+    let mut tried = 0;
+    for name in items {
+        if let Some(sealed) = vault.backend().get(&name)? {
+            tried += 1;
+            if master.open(&sealed).is_ok() {
+                return Ok(master);
+            }
+        }
+    }
+    if tried == 0 {
+        return Ok(master);
+    }
+    Err(Error::Usage(format!(
+        "the identity in {} opens none of the vault's {tried} item(s); nothing changed\n  hint: it is the recovery identity of another vault; find the one `vault recover` printed for this vault",
+        path.display()
+    )))
 }

@@ -35,6 +35,7 @@ mod export;
 mod import;
 mod init;
 mod list;
+mod login;
 mod migrate;
 mod passwd;
 mod recover;
@@ -48,7 +49,8 @@ mod slot;
 /// Long-term access keys and STS sessions are sealed with age under a master key that an
 /// Argon2id passphrase unlocks. Exit codes: 0 ok, 1 failure, 2 usage, 65 tampered vault,
 /// 66 not found, 69 backend failure, 75 STS unreachable, 76 STS refused, 77 wrong passphrase,
-/// 78 configuration error, 79 locked (no passphrase source), 80 unsafe permissions.
+/// 78 configuration error, 79 locked or needs a person (no passphrase or MFA source), 80
+/// unsafe permissions; under `exec`, the child's status, or 126/127 when it cannot be run.
 #[derive(Debug, Parser)]
 #[command(name = "vault", version, max_term_width = 100)]
 pub struct Cli {
@@ -62,8 +64,9 @@ fn parse_backend(s: &str) -> std::result::Result<BackendKind, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
 
-/// Options every subcommand takes.
+/// Options every subcommand takes (under their own heading in every `--help`).
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Vault directory [default: $XDG_DATA_HOME/vault, i.e. ~/.local/share/vault].
     #[arg(long, global = true, env = "VAULT_DIR", value_name = "DIR")]
@@ -129,6 +132,8 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// Print shell completions.
     Completions(completions::Args),
+    /// Open the AWS console as a profile in the browser (or print the sign-in URL: --stdout).
+    Login(login::Args),
 }
 
 /// Runs a parsed command line; returns the exit status (a child's, for `exec --fork`).
@@ -177,6 +182,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Status(a) => done(agent::status(&ctx, a)),
         Command::Agent(a) => done(agent::run_agent(&ctx, a)),
         Command::Completions(a) => done(completions::run(a)),
+        Command::Login(a) => done(login::run(&ctx, a)),
     }
 }
 

@@ -15,8 +15,11 @@ pub struct Args {}
 pub fn run(ctx: &Settings, _args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
-    let pass = ctx.pass.read("Vault passphrase: ")?;
-    let (master, _) = vault.unlock_master(&pass)?;
+    let (master, _) = ctx
+        .pass
+        .retry_own("recover", "Vault passphrase: ", |pass| {
+            vault.unlock_master(pass)
+        })?;
     let secret = master.to_secret();
     outln!(
         "# vault master identity: decrypts every item with `age -d -i FILE`\n{}",

@@ -16,8 +16,9 @@ pub fn run(ctx: &Settings, _args: Args) -> Result<()> {
     if let Some(mut agent) = crate::agent::connect(ctx)? {
         agent.lock(true)?;
     }
-    let pass = ctx.pass.read("Vault passphrase: ")?;
-    let report = vault.rekey(&pass)?;
+    let report = ctx
+        .pass
+        .retry_own("rekey", "Vault passphrase: ", |pass| vault.rekey(pass))?;
     eprintln!(
         "vault: {}re-encrypted {} stored key{} to a new master identity and dropped {} cached session{}",
         if report.resumed {

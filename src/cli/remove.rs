@@ -11,6 +11,9 @@ pub struct Args {
     /// The profile whose stored key to delete.
     #[arg(value_parser = super::args::profile_name)]
     pub profile: String,
+    /// Do not ask for confirmation (needed without a terminal).
+    #[arg(long, short)]
+    pub force: bool,
 }
 
 /// Runs `vault remove`.
@@ -18,6 +21,16 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
     let name = key_name(&args.profile);
+    if !vault.backend().contains(&name)? {
+        return Err(Error::NoKey(args.profile));
+    }
+    crate::passphrase::confirm(
+        &format!(
+            "delete the stored key of {} (it may be its only copy)",
+            crate::sanitize(&args.profile)
+        ),
+        args.force,
+    )?;
     let _lock = vault.backend().lock(&name)?;
     if !vault.remove(&name)? {
         return Err(Error::NoKey(args.profile));

@@ -138,8 +138,9 @@ impl Endpoint {
                 Ok(c) => (200, render(&c)),
                 Err(e) => {
                     tracing::warn!("credential endpoint: cannot provide credentials: {e}");
-                    let msg = crate::sanitize(&e.to_string()).replace(['"', '\\'], "'");
-                    (500, Zeroizing::new(format!("{{\"message\":\"{msg}\"}}")))
+                    // JSON-encoded (not quote-mangled): the SDK shows the message as sent.
+                    let msg = serde_json::json!({ "message": e.to_string() }).to_string();
+                    (500, Zeroizing::new(msg))
                 }
             },
         };

@@ -162,10 +162,11 @@ fn command(argv: &[OsString], env: &ChildEnv) -> Command {
 }
 
 fn spawn_error(program: &OsStr, e: std::io::Error) -> Error {
-    Error::Usage(format!(
-        "cannot run {:?}: {e}\n  hint: check the command name and PATH",
-        crate::sanitize(&program.to_string_lossy())
-    ))
+    Error::CannotRun {
+        program: crate::sanitize(&program.to_string_lossy()),
+        not_found: e.kind() == std::io::ErrorKind::NotFound,
+        detail: e.to_string(),
+    }
 }
 
 /// Replaces this process with the child. Returns only on failure.

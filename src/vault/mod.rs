@@ -145,15 +145,35 @@ impl Vault {
         if self.backend.contains(SLOT)? {
             Ok(())
         } else {
-            Err(Error::NotInitialized(self.backend.location()))
+            Err(self.no_slot())
         }
     }
 
     /// The slot bytes, or "not initialised".
     pub fn slot(&self) -> Result<Vec<u8>> {
-        self.backend
-            .get(SLOT)?
-            .ok_or_else(|| Error::NotInitialized(self.backend.location()))
+        match self.backend.get(SLOT)? {
+            Some(slot) => Ok(slot),
+            None => Err(self.no_slot()),
+        }
+    }
+
+    /// Why there is no slot: no vault at all, or a vault whose slot is gone while its items
+    /// remain (deleted or moved). The second must never be answered with "run `vault init`",
+    /// which would seal new items to a new identity beside the orphaned ones.
+    fn no_slot(&self) -> Error {
+        match self.orphans() {
+            Ok(0) | Err(_) => Error::NotInitialized(self.backend.location()),
+            Ok(items) => Error::SlotMissing {
+                location: self.backend.location(),
+                items,
+            },
+        }
+    }
+
+    /// How many keys and sessions the vault holds (names only; no passphrase needed).
+    pub fn orphans(&self) -> Result<usize> {
+        let names = self.names()?;
+        Ok(names.keys.len() + names.sessions.len())
     }
 
     /// Takes the vault-wide writer lock that every writer of a slot (init, passwd, rekey,
@@ -167,11 +187,21 @@ impl Vault {
 
     /// Creates the master identity and the passphrase slot; refuses an existing vault.
     pub fn init(&self, passphrase: &Secret, params: KdfParams) -> Result<Unlocked<'_>> {
+        self.init_from(MasterIdentity::generate(), passphrase, params)
+    }
+
+    /// Creates the passphrase slot for `master` (a fresh identity, or the recovery identity
+    /// of a vault whose slot was lost); refuses an existing slot.
+    pub fn init_from(
+        &self,
+        master: MasterIdentity,
+        passphrase: &Secret,
+        params: KdfParams,
+    ) -> Result<Unlocked<'_>> {
         let _lock = self.lock_writers()?;
         if self.backend.get(SLOT)?.is_some() {
             return Err(Error::AlreadyInitialized(self.backend.location()));
         }
-        let master = MasterIdentity::generate();
         let slot = master
             .seal_slot(passphrase, params)
             .map_err(|e| Error::crypto(SLOT, e))?;

@@ -69,8 +69,9 @@ impl KdfParams {
         let bad = |what: String| Err(CryptoError::KdfBounds(what));
         if self.m_kib > Self::MAX_M_KIB {
             return bad(format!(
-                "memory {} MiB is above 4096 MiB",
-                self.m_kib / 1024
+                "memory {} KiB is above 4096 MiB ({} KiB)",
+                self.m_kib,
+                Self::MAX_M_KIB
             ));
         }
         if self.t > Self::MAX_T {

@@ -4,9 +4,11 @@
 //! that bench/run.sh also sets up come from one shell file, scripts/lib/real-parts.sh.
 #![allow(dead_code, unused_imports)]
 
+pub mod federation;
 pub mod gpg;
 pub mod keyring;
 pub mod moto;
+pub mod sso;
 
 pub use gpg::Gpg;
 pub use keyring::{keyutils_items, Keyring};
@@ -74,7 +76,7 @@ impl Env {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("vault");
         let passfile = tmp.path().join("pass");
-        std::fs::write(&passfile, format!("{PASS}\n")).unwrap();
+        write_secret(&passfile, &format!("{PASS}\n"));
         std::fs::create_dir(tmp.path().join("tmp")).unwrap();
         std::fs::create_dir(tmp.path().join("home")).unwrap();
         std::fs::create_dir(tmp.path().join("run")).unwrap();
@@ -167,7 +169,8 @@ impl Env {
 
     pub fn add_key(&self, profile: &str, id: &str, secret: &str) {
         let out = self.run_env(
-            &["add", profile, "--env"],
+            // --force: a test that replaces a key means to.
+            &["add", profile, "--env", "--force"],
             &[("AWS_ACCESS_KEY_ID", id), ("AWS_SECRET_ACCESS_KEY", secret)],
         );
         assert_success(&out, &["add", profile]);
@@ -176,6 +179,13 @@ impl Env {
     pub fn item(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.age"))
     }
+}
+
+/// Writes a passphrase file as a user should keep one: mode 0600 (vault refuses a file other
+/// users can read).
+pub fn write_secret(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }
 
 pub fn assert_success(out: &Output, args: &[&str]) {
