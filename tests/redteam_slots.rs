@@ -157,7 +157,7 @@ fn a_vault_under_a_directory_another_user_controls_is_refused() {
     if !require("root (to make a second user)", is_root()) {
         return;
     }
-    let uid = ensure_user("vault-rt-parent");
+    let uid = ensure_user("vaulttest-parent");
     std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::chown(&parent, Some(uid), None).unwrap();
     let out = init(&vault_dir);
