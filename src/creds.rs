@@ -71,6 +71,26 @@ pub fn bad_field(id: &str, secret: &str, token: Option<&str>) -> Option<&'static
     }
 }
 
+/// Checks a long-term key given to `vault add` or found by `vault import`: the access key id
+/// letters and digits, the secret base64 or base64url (`[A-Za-z0-9+/=_-]`), each at most 128
+/// characters. Looser than [`bad_field`] (test keys are short), but nothing a shell, an INI
+/// file or a terminal reads as more than data. Returns the first field that does not fit.
+pub fn bad_stored_key(id: &str, secret: &str) -> Option<&'static str> {
+    let fits = |s: &str, extra: &[u8]| {
+        !s.is_empty()
+            && s.len() <= MAX_ID
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    };
+    if !fits(id, b"") {
+        Some("access key id")
+    } else if !fits(secret, b"+/=_-") {
+        Some("secret access key")
+    } else {
+        None
+    }
+}
+
 /// The output shapes credentials are rendered in: typed structs that borrow from the secrets,
 /// serialised straight into zeroed memory (no `serde_json::Value` copies of a secret).
 pub mod shapes {
@@ -202,5 +222,20 @@ mod tests {
             bad_field("ASIAIOSFODNN7EXAMPLE", "a", Some("$(touch x)")),
             Some("SessionToken")
         );
+    }
+
+    #[test]
+    fn stored_keys_are_data_to_a_shell() {
+        use super::bad_stored_key;
+        assert_eq!(bad_stored_key("AKIAQ", "wJal-r_X/+="), None);
+        for (id, secret, field) in [
+            ("AKIA Q", "a", "access key id"),
+            ("", "a", "access key id"),
+            ("AKIAQ", "a'b$(touch x)`x`", "secret access key"),
+            ("AKIAQ", "a\nb", "secret access key"),
+            ("AKIAQ", "", "secret access key"),
+        ] {
+            assert_eq!(bad_stored_key(id, secret), Some(field), "{secret}");
+        }
     }
 }

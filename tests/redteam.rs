@@ -521,11 +521,40 @@ fn hostile_sts_credentials_are_refused_and_never_reach_a_shell() {
 
 #[test]
 fn export_env_quotes_every_value_for_the_shell() {
+    if !require("the age CLI", have("age") && have("age-keygen")) {
+        return;
+    }
     let env = Env::init();
     let mark = env.path("mark");
-    // A stored key is taken as given; the shell must still see it as data.
+    // `vault add` refuses such a key now (tests/redteam_integrity.rs), but an item an older
+    // release stored is read as it is; the shell must still see it as data.
     let secret = format!("a'b$(touch {})`x`", mark.display());
-    env.add_key("prod", KEY_ID, &secret);
+    let out = env.ok(&["recover"]);
+    let identity = env.path("identity.txt");
+    std::fs::write(
+        &identity,
+        out.lines()
+            .find(|l| l.starts_with("AGE-SECRET-KEY-1"))
+            .unwrap(),
+    )
+    .unwrap();
+    let recipient = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&identity)
+        .output()
+        .unwrap();
+    let recipient = String::from_utf8(recipient.stdout).unwrap();
+    let v1 = serde_json::json!({"v": 1, "kind": "long-term-key", "key": {
+        "access_key_id": KEY_ID, "secret_access_key": secret, "added": "2026-01-01T00:00:00Z"}});
+    let mut age = Command::new("age")
+        .args(["-r", recipient.trim(), "-o"])
+        .arg(env.item("key.prod"))
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut age.stdin.take().unwrap(), v1.to_string().as_bytes()).unwrap();
+    assert!(age.wait().unwrap().success());
+    std::fs::set_permissions(env.item("key.prod"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let c = env.cmd(&["export", "--no-session", "prod"]);
     let out = Command::new("sh")
         .arg("-c")

@@ -16,12 +16,18 @@ use common::*;
 const PROFILE: &str = "prod";
 const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// v2 on: a second key, whose file the swapped twin copies over prod's.
+const DEV_KEY_ID: &str = "AKIAI44QH8DHBEXAMPLE";
+const DEV_SECRET: &str = "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY";
+
+/// The fixture set this build's item format makes (`make_fixtures`); older sets are frozen.
+const CURRENT: &str = "v2";
 
 /// The normal fixtures: a vault directory each, beside `NAME.expected.json` (every item's
 /// plaintext, by item name).
-const VAULTS: &[&str] = &["v1"];
+const VAULTS: &[&str] = &["v1", "v2"];
 
-/// The `fail_*` twins: each is `v1` with one file spoiled. The command that must fail on it,
+/// The `fail_*` twins: each is `v1` (or, where it says so, `v2`) with one file spoiled. The command that must fail on it,
 /// the exit code it must fail with (the README's table) and words its message must hold.
 const FAILS: &[(&str, &[&str], i32, &str)] = &[
     // The last byte of key.prod.age: the payload's Poly1305 tag.
@@ -33,12 +39,19 @@ const FAILS: &[(&str, &[&str], i32, &str)] = &[
     ),
     // key.prod.age cut in half.
     ("fail_truncated", EXPORT, 65, "truncated or not an age file"),
-    // key.prod.age: a well-sealed item of format v2.
+    // v2's key.prod.age: a well-sealed item of format v99.
     (
         "fail_item_version",
         EXPORT,
         65,
-        "item format v2 is not supported",
+        "item format v99 is not supported",
+    ),
+    // v2 with key.dev.age copied over key.prod.age: refused, not served as prod's key.
+    (
+        "fail_v2_swapped_item",
+        EXPORT,
+        65,
+        r#"sealed as "key.dev", not "key.prod""#,
     ),
     // The slot stanza asks for m = 4 GiB + 1 KiB: refused before the KDF.
     ("fail_stanza_m_over_max", EXPORT, 65, "above 4096 MiB"),
@@ -183,6 +196,10 @@ fn fixtures_open_with_their_recorded_contents() {
             assert_eq!(&got, plaintext, "{name}: {item}");
             vault::vault::item::Item::from_bytes(got.to_string().as_bytes())
                 .unwrap_or_else(|e| panic!("{name}: {item}: {e}"));
+            // v2 on, each item is bound to its own name.
+            if got["v"].as_u64() >= Some(2) {
+                assert_eq!(got["name"].as_str(), Some(item.as_str()), "{name}");
+            }
         }
         assert!(expected.keys().any(|k| k.starts_with("key.")), "{name}");
         assert!(expected.keys().any(|k| k.starts_with("session.")), "{name}");
@@ -200,8 +217,10 @@ fn fail_fixtures_fail_with_their_exit_codes() {
     }
 }
 
-/// Remakes tests/testdata/ with this build (needs moto and the age CLI). Review the diff:
-/// the committed bytes are the test.
+/// Remakes this build's fixture set ([`CURRENT`], its `.expected.json` and the twins spoiled
+/// from it) with this build (needs moto and the age CLI), and the byte-spoiled twins of the
+/// frozen `v1/` (which only an old release could make, so they are never remade). Review the
+/// diff: the committed bytes are the test.
 #[test]
 #[ignore = "remakes the committed fixtures"]
 fn make_fixtures() {
@@ -209,10 +228,11 @@ fn make_fixtures() {
     let env = Env::init();
     std::fs::write(
         env.path("home/aws-config"),
-        format!("[profile {PROFILE}]\nregion = us-east-1\n"),
+        format!("[profile {PROFILE}]\nregion = us-east-1\n[profile dev]\nregion = us-east-1\n"),
     )
     .unwrap();
     env.add_key(PROFILE, KEY_ID, SECRET);
+    env.add_key("dev", DEV_KEY_ID, DEV_SECRET);
     let out = env.run_env(
         &["exec", PROFILE, "--", "true"],
         &[("AWS_ENDPOINT_URL_STS", &moto.url())],
@@ -220,11 +240,18 @@ fn make_fixtures() {
     assert_success(&out, &["exec", PROFILE]);
 
     let root = testdata();
-    for dir in fixture_dirs() {
-        std::fs::remove_dir_all(root.join(dir)).unwrap(); // README.md stays
-    }
-    let v1 = root.join("v1");
-    std::fs::create_dir(&v1).unwrap();
+    let remove = |name: &str| {
+        let path = root.join(name);
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else if path.exists() {
+            std::fs::remove_file(&path).unwrap();
+        }
+    };
+    let current = root.join(CURRENT);
+    remove(CURRENT);
+    remove(&format!("{CURRENT}.expected.json"));
+    std::fs::create_dir(&current).unwrap();
     let identity = recovered_identity(&env);
     let mut expected = serde_json::Map::new();
     for e in std::fs::read_dir(&env.dir).unwrap() {
@@ -233,22 +260,23 @@ fn make_fixtures() {
         let Some(item) = file.strip_suffix(".age") else {
             continue; // lock files
         };
-        std::fs::copy(e.path(), v1.join(&file)).unwrap();
+        std::fs::copy(e.path(), current.join(&file)).unwrap();
         if item != "slot.passphrase" {
             let pt = age_decrypt(&identity, &e.path());
             expected.insert(item.into(), serde_json::from_slice(&pt).unwrap());
         }
     }
     std::fs::write(
-        root.join("v1.expected.json"),
+        root.join(format!("{CURRENT}.expected.json")),
         serde_json::to_string_pretty(&expected).unwrap() + "\n",
     )
     .unwrap();
 
-    let twin = |name: &str, file: &str, spoil: &dyn Fn(Vec<u8>) -> Vec<u8>| {
+    let twin = |name: &str, base: &Path, file: &str, spoil: &dyn Fn(Vec<u8>) -> Vec<u8>| {
+        remove(name);
         let dir = root.join(name);
         std::fs::create_dir(&dir).unwrap();
-        for e in std::fs::read_dir(&v1).unwrap() {
+        for e in std::fs::read_dir(base).unwrap() {
             let e = e.unwrap();
             let mut bytes = std::fs::read(e.path()).unwrap();
             if e.file_name() == file {
@@ -258,12 +286,7 @@ fn make_fixtures() {
         }
     };
     let key_file = format!("key.{PROFILE}.age");
-    twin("fail_tampered_mac", &key_file, &|mut b| {
-        *b.last_mut().unwrap() ^= 1;
-        b
-    });
-    twin("fail_truncated", &key_file, &|b| b[..b.len() / 2].to_vec());
-    // A v2 item, sealed properly to the master identity with the age CLI.
+    // Twins of the current set.
     let recipient = Command::new("age-keygen")
         .arg("-y")
         .arg(&identity)
@@ -271,8 +294,8 @@ fn make_fixtures() {
         .unwrap();
     assert_success(&recipient, &["age-keygen -y"]);
     let recipient = String::from_utf8(recipient.stdout).unwrap();
-    let mut v2 = expected[&format!("key.{PROFILE}")].clone();
-    v2["v"] = 2.into();
+    let mut future = expected[&format!("key.{PROFILE}")].clone();
+    future["v"] = 99.into();
     let sealed = {
         use std::io::Write;
         let mut age = Command::new("age")
@@ -284,13 +307,29 @@ fn make_fixtures() {
         age.stdin
             .take()
             .unwrap()
-            .write_all(v2.to_string().as_bytes())
+            .write_all(future.to_string().as_bytes())
             .unwrap();
         let out = age.wait_with_output().unwrap();
         assert!(out.status.success());
         out.stdout
     };
-    twin("fail_item_version", &key_file, &|_| sealed.clone());
+    twin("fail_item_version", &current, &key_file, &|_| {
+        sealed.clone()
+    });
+    let dev = std::fs::read(current.join("key.dev.age")).unwrap();
+    twin("fail_v2_swapped_item", &current, &key_file, &|_| {
+        dev.clone()
+    });
+
+    // The frozen v1 set's byte-spoiled twins (deterministic: remaking them changes nothing).
+    let v1 = root.join("v1");
+    twin("fail_tampered_mac", &v1, &key_file, &|mut b| {
+        *b.last_mut().unwrap() ^= 1;
+        b
+    });
+    twin("fail_truncated", &v1, &key_file, &|b| {
+        b[..b.len() / 2].to_vec()
+    });
     let stanza = |b: &[u8], edit: &dyn Fn(&mut Vec<String>)| -> Vec<u8> {
         let text = String::from_utf8_lossy(b).into_owned();
         let line = text
@@ -307,13 +346,13 @@ fn make_fixtures() {
         out
     };
     let slot = "slot.passphrase.age";
-    twin("fail_stanza_m_over_max", slot, &|b| {
+    twin("fail_stanza_m_over_max", &v1, slot, &|b| {
         stanza(&b, &|w| w[4] = (4 * 1024 * 1024 + 1).to_string())
     });
-    twin("fail_stanza_m_not_a_number", slot, &|b| {
+    twin("fail_stanza_m_not_a_number", &v1, slot, &|b| {
         stanza(&b, &|w| w[4] = "64MiB".into())
     });
-    twin("fail_stanza_extra_arg", slot, &|b| {
+    twin("fail_stanza_extra_arg", &v1, slot, &|b| {
         stanza(&b, &|w| w.push("1".into()))
     });
 }

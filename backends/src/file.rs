@@ -85,7 +85,8 @@ impl FileBackend {
                 "choose another --vault-dir".into(),
             ));
         }
-        check_owner_mode(&self.dir, &meta, self.uid, 0o077, "chmod 700")
+        check_owner_mode(&self.dir, &meta, self.uid, 0o077, "chmod 700")?;
+        crate::fs::check_ancestors(&self.dir, self.uid)
     }
 
     fn item_path(&self, name: &str) -> Result<PathBuf, Error> {

@@ -53,6 +53,42 @@ pub fn check_owner_mode(
     Ok(())
 }
 
+/// Checks every ancestor of `dir` (after resolving symlinks) as sshd's StrictModes does:
+/// each must be owned by root or by `uid`, and one that others can write must be sticky
+/// (like `/tmp`), since whoever can rename entries in a parent can swap the vault directory
+/// for one of their own (issue 13, point 13).
+pub fn check_ancestors(dir: &Path, uid: u32) -> Result<(), Error> {
+    let real = fs::canonicalize(dir).map_err(|e| Error::io("resolving", dir, e))?;
+    for parent in real.ancestors().skip(1) {
+        let meta = fs::metadata(parent).map_err(|e| Error::io("checking", parent, e))?;
+        let fix = format!(
+            "keep the vault under directories only you and root can change (--vault-dir or VAULT_DIR), or make {} yours (`chown`) and not writable by others (`chmod go-w`)",
+            parent.display()
+        );
+        if meta.uid() != 0 && meta.uid() != uid {
+            return Err(Error::UnsafePermissions {
+                path: parent.into(),
+                problem: format!(
+                    "this parent of the vault directory is owned by uid {}, who could move the vault away and plant another",
+                    meta.uid()
+                ),
+                fix,
+            });
+        }
+        let mode = meta.mode() & 0o7777;
+        if mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(Error::UnsafePermissions {
+                path: parent.into(),
+                problem: format!(
+                    "this parent of the vault directory has mode {mode:04o}: other users can rename what it holds"
+                ),
+                fix,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Opens (creating, 0600, never through a symlink) a file used only for `flock`.
 pub fn open_lock_file(path: &Path) -> std::io::Result<fs::File> {
     OpenOptions::new()

@@ -3,10 +3,18 @@
 //!
 //! `serve` takes its listener (so tests run it in-process) and returns once a `Stop` request
 //! arrives. The clock is injectable so the idle-lock test is deterministic.
+//!
+//! No client can stall the others (issue 13, point 11): crypto runs outside the state mutex
+//! (on a shared handle to the identity), so `status`, `lock`, the idle timer and the socket
+//! watchdog never wait for it; a file over 64 KiB or with more than a few stanzas is refused
+//! before age parses it; at most [`MAX_CONNS`] connections are served (a new one closes the
+//! oldest idle or half-sent one), and a frame must arrive whole within [`FRAME_DEADLINE`].
 
-use std::io::BufReader;
+use std::cell::Cell;
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,6 +24,13 @@ use zeroize::Zeroizing;
 use super::protocol::{read_frame, write_frame, ErrorKind, FrameError, Request, Response, VERSION};
 use crate::secret::Secret;
 use crate::vault::crypto::{CryptoError, MasterIdentity};
+
+/// Connections served at once; a new one beyond closes the oldest that is not mid-request.
+pub const MAX_CONNS: usize = 64;
+/// Once a frame's first byte arrives, the whole frame must within this.
+pub const FRAME_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a connection may wait idle between frames.
+const IDLE_BETWEEN_FRAMES: Duration = Duration::from_secs(60);
 
 /// A clock: the real one, or a test's.
 pub type Clock = Box<dyn Fn() -> Instant + Send + Sync>;
@@ -30,7 +45,9 @@ pub struct Agent {
 
 #[derive(Default)]
 struct Inner {
-    master: Option<Box<MasterIdentity>>,
+    /// Shared so that crypto runs on a handle taken under the lock, not under it; the last
+    /// handle dropped zeroes the identity.
+    master: Option<Arc<MasterIdentity>>,
     deadline: Option<Instant>,
     stopped: bool,
 }
@@ -99,13 +116,26 @@ impl Agent {
 
     /// Keeps `master` (in locked memory) and starts the idle timer.
     fn hold(&self, master: MasterIdentity) -> Response {
-        let master = Box::new(master);
+        let master = Arc::new(master);
         super::harden::lock_memory(&*master);
         let mut inner = self.inner();
         inner.master = Some(master);
         inner.deadline = Some((self.clock)() + self.idle);
         tracing::info!("unlocked");
         Response::Ok
+    }
+
+    /// The identity, for crypto outside the lock; `None` when locked.
+    fn master(&self) -> Option<Arc<MasterIdentity>> {
+        self.inner().master.clone()
+    }
+
+    /// Restarts the idle timer after a use, if the key is still held.
+    fn touch(&self) {
+        let mut inner = self.inner();
+        if inner.master.is_some() {
+            inner.deadline = Some((self.clock)() + self.idle);
+        }
     }
 
     /// Answers one request.
@@ -146,15 +176,21 @@ impl Agent {
                 }
             }
             Request::Open { name, ciphertext } => {
+                // Base64 of at most MAX_ITEM bytes; more is refused before decoding.
+                if ciphertext.len() as u64 > vault_backends::MAX_ITEM / 3 * 4 + 4 {
+                    return Self::crypto_error(CryptoError::Malformed(
+                        "it is larger than a vault file can be (64 KiB)".into(),
+                    ));
+                }
                 let Ok(ct) = BASE64_STANDARD.decode(ciphertext) else {
                     return Self::error(ErrorKind::Other, "ciphertext is not base64");
                 };
-                let mut inner = self.inner();
-                let Some(master) = &inner.master else {
+                let Some(master) = self.master() else {
                     return Self::error(ErrorKind::Locked, "the agent is locked");
                 };
                 let result = master.open(&ct);
-                inner.deadline = Some((self.clock)() + self.idle);
+                drop(master);
+                self.touch();
                 match result {
                     Ok(pt) => Response::Plaintext {
                         data: Secret::new(BASE64_STANDARD.encode(&*pt)),
@@ -172,12 +208,12 @@ impl Agent {
                 else {
                     return Self::error(ErrorKind::Other, "plaintext is not base64");
                 };
-                let mut inner = self.inner();
-                let Some(master) = &inner.master else {
+                let Some(master) = self.master() else {
                     return Self::error(ErrorKind::Locked, "the agent is locked");
                 };
                 let ct = master.seal(&pt);
-                inner.deadline = Some((self.clock)() + self.idle);
+                drop(master);
+                self.touch();
                 Response::Ciphertext {
                     data: BASE64_STANDARD.encode(ct),
                 }
@@ -234,12 +270,50 @@ pub fn connection(agent: &Agent, stream: UnixStream) {
             return;
         }
     }
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+    connection_checked(agent, stream, &AtomicBool::new(false));
+}
+
+/// A stream whose reads fail once `deadline` (when set) has passed: a frame trickled in a
+/// byte at a time cannot hold a connection open.
+struct DeadlineReader {
+    stream: UnixStream,
+    deadline: Cell<Option<Instant>>,
+}
+
+impl Read for DeadlineReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let wait = match self.deadline.get() {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => IDLE_BETWEEN_FRAMES,
+        };
+        if wait.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(wait))?;
+        self.stream.read(buf)
+    }
+}
+
+/// Serves a connection whose peer was checked; `busy` is set while a request is handled.
+fn connection_checked(agent: &Agent, stream: UnixStream, busy: &AtomicBool) {
     let Ok(mut writer) = stream.try_clone() else {
         return;
     };
-    let mut reader = BufReader::new(stream);
+    let mut reader = BufReader::new(DeadlineReader {
+        stream,
+        deadline: Cell::new(None),
+    });
     loop {
+        // Idle until the next frame starts, then the whole frame within FRAME_DEADLINE.
+        reader.get_ref().deadline.set(None);
+        match reader.fill_buf() {
+            Ok([]) | Err(_) => return,
+            Ok(_) => {}
+        }
+        reader
+            .get_ref()
+            .deadline
+            .set(Some(Instant::now() + FRAME_DEADLINE));
         let req: Request = match read_frame(&mut reader) {
             Ok(r) => r,
             Err(FrameError::Closed) => return,
@@ -252,8 +326,11 @@ pub fn connection(agent: &Agent, stream: UnixStream) {
             }
         };
         let stop = matches!(req, Request::Stop);
+        busy.store(true, Ordering::SeqCst);
         let resp = agent.handle(req);
-        if write_frame(&mut writer, &resp).is_err() || stop {
+        let written = write_frame(&mut writer, &resp);
+        busy.store(false, Ordering::SeqCst);
+        if written.is_err() || stop {
             return;
         }
     }
@@ -284,20 +361,72 @@ pub fn serve(listener: UnixListener, agent: Arc<Agent>, socket: Option<(PathBuf,
             }
         });
     }
+    let conns: Arc<Mutex<Vec<Conn>>> = Arc::default();
+    let mut next_id = 0u64;
+    let me = rustix::process::geteuid();
     for stream in listener.incoming() {
         if agent.stopped() {
             return;
         }
         let Ok(stream) = stream else { continue };
+        // Another uid is refused here, before it could take a connection slot.
+        match super::harden::peer_uid(&stream) {
+            Ok(uid) if uid == me => {}
+            Ok(uid) => {
+                tracing::warn!("refused a connection from uid {}", uid.as_raw());
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("refused a connection: no peer credentials ({e})");
+                continue;
+            }
+        }
+        let busy = Arc::new(AtomicBool::new(false));
+        let Ok(handle) = stream.try_clone() else {
+            continue;
+        };
+        {
+            let mut open = conns.lock().unwrap_or_else(|e| e.into_inner());
+            if open.len() >= MAX_CONNS {
+                // The oldest that is not answering a request makes room.
+                match open.iter().position(|c| !c.busy.load(Ordering::SeqCst)) {
+                    Some(i) => {
+                        let old = open.remove(i);
+                        let _ = old.stream.shutdown(std::net::Shutdown::Both);
+                        tracing::info!("{MAX_CONNS} connections open: closed the oldest idle one");
+                    }
+                    None => continue,
+                }
+            }
+            open.push(Conn {
+                id: next_id,
+                stream: handle,
+                busy: Arc::clone(&busy),
+            });
+        }
+        let id = next_id;
+        next_id += 1;
         let agent = Arc::clone(&agent);
+        let conns = Arc::clone(&conns);
         std::thread::spawn(move || {
-            connection(&agent, stream);
+            connection_checked(&agent, stream, &busy);
+            conns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|c| c.id != id);
             if agent.stopped() {
                 tracing::info!("stopping on request");
                 std::process::exit(0);
             }
         });
     }
+}
+
+/// An open connection, as the accept loop tracks it.
+struct Conn {
+    id: u64,
+    stream: UnixStream,
+    busy: Arc<AtomicBool>,
 }
 
 #[cfg(test)]

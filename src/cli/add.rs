@@ -48,13 +48,11 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
         (id, secret)
     };
     let id = id.trim().to_owned();
-    if id.is_empty()
-        || !id.bytes().all(|b| b.is_ascii_alphanumeric())
-        || secret.expose().trim().is_empty()
-    {
-        return Err(Error::Usage(
-            "the access key id must be letters and digits, and the secret must not be empty".into(),
-        ));
+    let secret = Secret::new(secret.expose().trim());
+    if let Some(field) = crate::creds::bad_stored_key(&id, secret.expose()) {
+        return Err(Error::Usage(format!(
+            "the {field} does not look like an AWS one, so nothing was stored\n  hint: the access key id is letters and digits, the secret base64 (A-Z a-z 0-9 + / =), each at most 128 characters"
+        )));
     }
     let name = key_name(&args.profile);
     let _lock = vault.backend().lock(&name)?;

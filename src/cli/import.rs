@@ -233,10 +233,7 @@ fn select(
             )?;
             continue;
         }
-        let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric());
-        let secret_ok =
-            !secret.is_empty() && !secret.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !id_ok || !secret_ok {
+        if crate::creds::bad_stored_key(id, secret).is_some() {
             skip(
                 "its aws_access_key_id or aws_secret_access_key does not look like an access key",
             )?;

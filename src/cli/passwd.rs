@@ -19,10 +19,13 @@ pub struct Args {
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
-    let (master, old_params) =
+    // One writer at a time from reading the slot to writing it (issue 13, point 1): a rekey
+    // that ran while the new passphrase was typed used to be undone, losing every key.
+    let writers = vault.lock_writers()?;
+    let (master, old_params, read) =
         ctx.pass
             .retry_own("passwd", "Current vault passphrase: ", |old| {
-                vault.unlock_master(old)
+                vault.unlock_master_for_write(&writers, old)
             })?;
     let params = args.kdf.over(old_params)?;
     let new_sources = crate::passphrase::Sources {
@@ -32,7 +35,7 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
         env: ctx.new_pass.env.clone(),
     };
     let new = new_sources.read_new("New vault passphrase")?;
-    vault.rewrap(&master, &new, params)?;
+    vault.rewrap(&writers, &read, &master, &new, params)?;
     eprintln!("vault: passphrase changed ({params})");
     Ok(())
 }

@@ -55,12 +55,15 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             store,
         } => {
             // Always the passphrase: an agent never hands the identity out.
-            let (master, _) = ctx
+            // Read and written under the writer lock: a rekey meanwhile would leave the old
+            // identity in the keychain.
+            let writers = vault.lock_writers()?;
+            let (master, _, _) = ctx
                 .pass
                 .retry_own("slot add", "Vault passphrase: ", |pass| {
-                    vault.unlock_master(pass)
+                    vault.unlock_master_for_write(&writers, pass)
                 })?;
-            let d = vault.add_keychain_slot(&master, store.as_deref())?;
+            let d = vault.add_keychain_slot(&writers, &master, store.as_deref())?;
             eprintln!(
                 "vault: added a keychain slot ({}): unlocking needs no passphrase while that keychain is open",
                 d.store

@@ -9,6 +9,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use subtle::ConstantTimeEq;
@@ -22,6 +24,12 @@ use crate::error::Result;
 /// The path the child's SDK asks.
 pub const PATH: &str = "/credentials";
 const MAX_REQUEST: usize = 16 * 1024;
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNS: usize = 128;
+/// How long a connection may take to send its request head.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a connection may stay open in all (a refresh through STS included).
+pub const CONN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A bound endpoint: its URL and token, ready to serve.
 #[derive(Debug)]
@@ -61,39 +69,72 @@ impl Endpoint {
         &self.token
     }
 
-    /// Serves forever (the caller drops it when the child exits). Requests are handled one at
-    /// a time: each is small, and a cached answer takes microseconds.
-    pub async fn serve<F, Fut>(self, mut fetch: F)
+    /// Serves forever (the caller drops it when the child exits). Connections are served
+    /// concurrently (issue 13, point 10: one idle connection used to hold the endpoint for
+    /// 30 s, and botocore gives up after 2 s): each must send its request head within
+    /// [`HEAD_DEADLINE`] and is closed after [`CONN_DEADLINE`] in all, and at most
+    /// [`MAX_CONNS`] are open at once (the rest wait in the listen backlog). Fetches run
+    /// one at a time (a cached answer takes microseconds; a refresh holds the session's
+    /// lock anyway), so only reading and writing overlap.
+    pub async fn serve<F, Fut>(self, fetch: F)
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Credentials>>,
     {
+        let fetch = tokio::sync::Mutex::new(fetch);
+        let this = &self;
+        let mut conns: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = Vec::new();
         loop {
-            let Ok((stream, peer)) = self.listener.accept().await else {
+            // Drives every open connection, and accepts while under the cap.
+            let accepted = std::future::poll_fn(|cx| {
+                conns.retain_mut(|c| c.as_mut().poll(cx).is_pending());
+                if conns.len() < MAX_CONNS {
+                    if let Poll::Ready(r) = this.listener.poll_accept(cx) {
+                        return Poll::Ready(r);
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            let Ok((stream, peer)) = accepted else {
                 continue;
             };
-            let handled = tokio::time::timeout(
-                Duration::from_secs(30),
-                self.handle(stream, peer, &mut fetch),
-            )
-            .await;
-            if handled.is_err() {
-                tracing::info!("credential endpoint: request from {peer} timed out");
-            }
+            let fetch = &fetch;
+            conns.push(Box::pin(async move {
+                let handled =
+                    tokio::time::timeout(CONN_DEADLINE, this.handle(stream, peer, fetch)).await;
+                if handled.is_err() {
+                    tracing::info!("credential endpoint: request from {peer} timed out");
+                }
+            }));
         }
     }
 
-    async fn handle<F, Fut>(&self, mut stream: TcpStream, peer: SocketAddr, fetch: &mut F)
-    where
+    async fn handle<F, Fut>(
+        &self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        fetch: &tokio::sync::Mutex<F>,
+    ) where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Credentials>>,
     {
-        let (status, body) = match self.check(&mut stream, peer).await {
+        let checked = tokio::time::timeout(HEAD_DEADLINE, self.check(&mut stream, peer))
+            .await
+            .unwrap_or(Err((400, "no complete request in time")));
+        let fetched = match checked {
+            Ok(()) => {
+                let mut fetch = fetch.lock().await;
+                Ok((*fetch)().await)
+            }
+            Err(refused) => Err(refused),
+        };
+        let (status, body) = match fetched {
             Err((status, why)) => {
                 tracing::info!("credential endpoint: refused a request from {peer}: {why}");
                 (status, Zeroizing::new(format!("{{\"message\":\"{why}\"}}")))
             }
-            Ok(()) => match fetch().await {
+            Ok(fetched) => match fetched {
                 Ok(c) => (200, render(&c)),
                 Err(e) => {
                     tracing::warn!("credential endpoint: cannot provide credentials: {e}");

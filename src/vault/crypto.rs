@@ -13,6 +13,33 @@ use zeroize::Zeroizing;
 /// Longest plaintext an item may decrypt to; far above any real item, far below trouble.
 const MAX_PLAINTEXT: u64 = 1 << 20;
 
+/// Most recipient stanzas a vault file may have: items and slots have one. age's header
+/// parser is quadratic in the stanza count (16k empty stanzas took 30 s), so more are refused
+/// before it runs (issue 13, point 11).
+pub const MAX_STANZAS: usize = 4;
+
+/// Refuses, before age parses anything, a file larger than any vault file
+/// ([`vault_backends::MAX_ITEM`]) or whose header has more than [`MAX_STANZAS`] stanzas.
+pub fn precheck(file: &[u8]) -> Result<(), CryptoError> {
+    if file.len() as u64 > vault_backends::MAX_ITEM {
+        return Err(CryptoError::Malformed(format!(
+            "it is {} bytes, more than a vault file can be (64 KiB)",
+            file.len()
+        )));
+    }
+    let stanzas = file
+        .split(|&b| b == b'\n')
+        .take_while(|line| !line.starts_with(b"---"))
+        .filter(|line| line.starts_with(b"->"))
+        .count();
+    if stanzas > MAX_STANZAS {
+        return Err(CryptoError::Malformed(format!(
+            "it has {stanzas} recipient stanzas; a vault file has one"
+        )));
+    }
+    Ok(())
+}
+
 /// Errors of sealing and opening.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -73,6 +100,7 @@ impl MasterIdentity {
 
     /// Opens an item sealed by [`MasterIdentity::seal`].
     pub fn open(&self, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        precheck(ciphertext)?;
         let decryptor = age::Decryptor::new_buffered(ciphertext).map_err(header_error)?;
         let reader = decryptor
             .decrypt(std::iter::once(&self.0 as &dyn age::Identity))
@@ -159,6 +187,20 @@ mod tests {
         }
         // A different vault's key does not open it.
         assert!(MasterIdentity::generate().open(&item).is_err());
+    }
+
+    #[test]
+    fn many_stanzas_and_huge_files_are_refused_before_parsing() {
+        let mut many = b"age-encryption.org/v1\n".to_vec();
+        for _ in 0..5 {
+            many.extend_from_slice(b"-> x\n\n");
+        }
+        many.extend_from_slice(b"--- AAAA\n");
+        let e = MasterIdentity::generate().open(&many).unwrap_err();
+        assert!(e.to_string().contains("5 recipient stanzas"), "{e}");
+        let huge = vec![b'a'; 64 * 1024 + 1];
+        let e = MasterIdentity::generate().open(&huge).unwrap_err();
+        assert!(e.to_string().contains("64 KiB"), "{e}");
     }
 
     proptest! {

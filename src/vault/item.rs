@@ -1,8 +1,14 @@
 //! Item types: the versioned plaintext sealed inside each age file.
 //!
-//! `{"v":1,"kind":"long-term-key","key":{...}}` or `{"v":1,"kind":"session","session":{...}}`.
+//! `{"v":2,"name":"key.prod","kind":"long-term-key","key":{...}}` or
+//! `{"v":2,"name":"session.prod.<digest>","kind":"session","session":{...}}`.
 //! The shape is a plain struct (not a serde-tagged enum) so that deserialising never buffers
 //! secret strings into intermediate copies, and unknown fields are refused.
+//!
+//! Since v2 every item carries the name it was sealed as (which says its kind too), inside
+//! the authenticated plaintext: a file copied over another item's (`key.prod.age` over
+//! `key.dev.age`) is refused instead of serving the wrong key (issue 13, point 3). v1 items
+//! (no name) still open and are rebound on their next write.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,8 +16,11 @@ use crate::secret::Secret;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-/// The plaintext format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The plaintext format version this build writes.
+pub const VERSION: u32 = 2;
+
+/// The oldest format this build still reads (v1: not bound to its name).
+pub const OLDEST: u32 = 1;
 
 /// What an item holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +116,9 @@ pub struct SsoToken {
 pub struct Item {
     /// Plaintext format version.
     pub v: u32,
+    /// The item name it was sealed as (v2 on; none in v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Which body is present.
     pub kind: Kind,
     /// For `long-term-key`.
@@ -130,6 +142,7 @@ impl Item {
     pub fn key(key: LongTermKey) -> Self {
         Item {
             v: VERSION,
+            name: None,
             kind: Kind::LongTermKey,
             key: Some(key),
             session: None,
@@ -141,6 +154,7 @@ impl Item {
     pub fn session(session: Session) -> Self {
         Item {
             v: VERSION,
+            name: None,
             kind: Kind::Session,
             key: None,
             session: Some(session),
@@ -159,6 +173,34 @@ impl Item {
         }
     }
 
+    /// This item as it is written under `name`: the current format, bound to that name.
+    pub fn bound(&self, name: &str) -> Item {
+        Item {
+            v: VERSION,
+            name: Some(name.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// Checks that the item was sealed as `name` (a v1 item names nothing and passes).
+    pub fn check_name(&self, name: &str) -> Result<(), ItemError> {
+        match &self.name {
+            Some(sealed) if sealed != name => Err(ItemError(format!(
+                "it holds the item sealed as {sealed:?}, not {name:?} (another item's file was copied over it)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// A v1 plaintext read as `name`, rebound to it in the current format; any other
+    /// plaintext (bound already, or not an item this build reads) is returned unchanged.
+    pub fn rebind(name: &str, plaintext: Zeroizing<Vec<u8>>) -> Zeroizing<Vec<u8>> {
+        match Item::from_bytes(&plaintext) {
+            Ok(item) if item.name.is_none() => item.bound(name).to_bytes(),
+            _ => plaintext,
+        }
+    }
+
     /// Serialises into a buffer that is zeroed on drop.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::with_capacity(4096));
@@ -170,10 +212,21 @@ impl Item {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ItemError> {
         let item: Item =
             serde_json::from_slice(bytes).map_err(|e| ItemError(format!("bad item: {e}")))?;
-        if item.v != VERSION {
+        if !(OLDEST..=VERSION).contains(&item.v) {
             return Err(ItemError(format!(
                 "item format v{} is not supported by this vault (v{VERSION}); upgrade vault",
                 item.v
+            )));
+        }
+        if item.name.is_some() != (item.v >= 2) {
+            return Err(ItemError(format!(
+                "bad item: a v{} item {} its name",
+                item.v,
+                if item.v >= 2 {
+                    "must carry"
+                } else {
+                    "cannot carry"
+                }
             )));
         }
         let ok = match item.kind {
@@ -211,10 +264,25 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let item = sample();
+        let item = sample().bound("key.p");
         let bytes = item.to_bytes();
-        assert!(bytes.starts_with(br#"{"v":1,"kind":"long-term-key","key":{"#));
+        assert!(bytes.starts_with(br#"{"v":2,"name":"key.p","kind":"long-term-key","key":{"#));
         assert_eq!(Item::from_bytes(&bytes).unwrap(), item);
+        assert!(item.check_name("key.p").is_ok());
+        assert!(item.check_name("key.q").is_err());
+    }
+
+    #[test]
+    fn v1_items_open_unbound_and_are_rebound() {
+        let v1 = String::from_utf8(sample().bound("key.p").to_bytes().to_vec())
+            .unwrap()
+            .replace(r#""v":2,"name":"key.p","#, r#""v":1,"#);
+        let item = Item::from_bytes(v1.as_bytes()).unwrap();
+        assert_eq!((item.v, item.name.as_deref()), (1, None));
+        assert!(item.check_name("key.anything").is_ok());
+        let again = Item::rebind("key.p", Zeroizing::new(v1.into_bytes()));
+        let again = Item::from_bytes(&again).unwrap();
+        assert_eq!((again.v, again.name.as_deref()), (2, Some("key.p")));
     }
 
     #[test]
@@ -226,12 +294,14 @@ mod tests {
 
     #[test]
     fn refuses_wrong_version_kind_mismatch_and_unknown_fields() {
-        let good = String::from_utf8(sample().to_bytes().to_vec()).unwrap();
+        let good = String::from_utf8(sample().bound("key.p").to_bytes().to_vec()).unwrap();
         for bad in [
-            good.replace(r#""v":1"#, r#""v":2"#),
+            good.replace(r#""v":2"#, r#""v":3"#),
+            good.replace(r#""v":2"#, r#""v":1"#),
+            good.replace(r#""name":"key.p","#, ""),
             good.replace("long-term-key", "session"),
             good.replace(r#""added""#, r#""extra":1,"added""#),
-            good.replace(r#""v":1,"#, ""),
+            good.replace(r#""v":2,"#, ""),
         ] {
             assert!(Item::from_bytes(bad.as_bytes()).is_err(), "{bad}");
         }
@@ -272,6 +342,7 @@ mod tests {
             let item = Item::key(LongTermKey {
                 access_key_id: id, secret_access_key: Secret::new(secret), mfa_serial: mfa,
                 added: OffsetDateTime::from_unix_timestamp(ts).unwrap(), rotated: None });
+            let item = item.bound("key.p");
             prop_assert_eq!(Item::from_bytes(&item.to_bytes()).unwrap(), item);
         }
     }

@@ -68,9 +68,11 @@ impl Vault {
         Ok(Some(d))
     }
 
-    /// Keeps `master` in the keychain `store` and records the slot (replacing an older one).
+    /// Keeps `master` in the keychain `store` and records the slot (replacing an older one);
+    /// `master` must have been read under `_writers` (held by the caller).
     pub fn add_keychain_slot(
         &self,
+        _writers: &super::WriterLock,
         master: &MasterIdentity,
         store: Option<&str>,
     ) -> Result<Descriptor> {
@@ -109,6 +111,7 @@ impl Vault {
     /// whether there was one. A keychain that cannot be reached is an error and removes
     /// nothing, so the identity is never left behind unrecorded.
     pub fn remove_keychain_slot(&self) -> Result<bool> {
+        let _writers = self.lock_writers()?;
         let _lock = self.backend.lock(ITEM)?;
         let Some(d) = self.keychain_slot()? else {
             return Ok(false);

@@ -25,6 +25,9 @@ pub fn migrate(
     to_kind: &BackendKind,
     force: bool,
 ) -> Result<()> {
+    // The vault-wide writer lock (see `Vault::lock_writers`; both backends keep their locks
+    // in `vault_dir`): no slot writer runs while the slot and keys move.
+    let _writers = src.lock(SLOT)?;
     let Some(slot) = src.get(SLOT)? else {
         return Err(Error::NotInitialized(src.location()));
     };

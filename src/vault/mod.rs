@@ -176,6 +176,15 @@ impl Vault {
         Ok(names.keys.len() + names.sessions.len())
     }
 
+    /// Takes the vault-wide writer lock that every writer of a slot (init, passwd, rekey,
+    /// slot add/remove, migrate) holds across its read-modify-write, so none of them writes
+    /// over what another just wrote (issue 13, point 1: `passwd` racing `rekey` used to put
+    /// the old identity back in the slot, losing every key). It lives in the local vault
+    /// directory for every backend, like every lock.
+    pub fn lock_writers(&self) -> Result<WriterLock> {
+        Ok(WriterLock(self.backend.lock(SLOT)?))
+    }
+
     /// Creates the master identity and the passphrase slot; refuses an existing vault.
     pub fn init(&self, passphrase: &Secret, params: KdfParams) -> Result<Unlocked<'_>> {
         self.init_from(MasterIdentity::generate(), passphrase, params)
@@ -189,7 +198,7 @@ impl Vault {
         passphrase: &Secret,
         params: KdfParams,
     ) -> Result<Unlocked<'_>> {
-        let _lock = self.backend.lock(SLOT)?;
+        let _lock = self.lock_writers()?;
         if self.backend.get(SLOT)?.is_some() {
             return Err(Error::AlreadyInitialized(self.backend.location()));
         }
@@ -261,14 +270,36 @@ impl Vault {
         Ok(dropped)
     }
 
-    /// Rewrites the slot under a new passphrase; items are untouched.
+    /// Opens the passphrase slot for a writer holding `_lock`; also returns the slot bytes
+    /// read, for [`Vault::rewrap`]'s re-check.
+    pub fn unlock_master_for_write(
+        &self,
+        _lock: &WriterLock,
+        passphrase: &Secret,
+    ) -> Result<(MasterIdentity, KdfParams, Vec<u8>)> {
+        let slot = self.slot()?;
+        self.check_no_rekey()?;
+        let (master, params) =
+            MasterIdentity::open_slot(&slot, passphrase).map_err(|e| Error::crypto(SLOT, e))?;
+        Ok((master, params, slot))
+    }
+
+    /// Rewrites the slot under a new passphrase; items are untouched. `read` is the slot
+    /// `master` came from: if the slot is not that any more (a writer that does not take the
+    /// lock, such as an older vault), nothing is written.
     pub fn rewrap(
         &self,
+        _lock: &WriterLock,
+        read: &[u8],
         master: &MasterIdentity,
         passphrase: &Secret,
         params: KdfParams,
     ) -> Result<()> {
-        let _lock = self.backend.lock(SLOT)?;
+        if self.slot()? != read || self.backend.contains(rekey::REKEY_SLOT)? {
+            return Err(Error::Other(
+                "the passphrase slot changed while this command ran (another passwd or rekey), so nothing was written\n  hint: run the command again".into(),
+            ));
+        }
         let slot = master
             .seal_slot(passphrase, params)
             .map_err(|e| Error::crypto(SLOT, e))?;
@@ -276,6 +307,10 @@ impl Vault {
         Ok(())
     }
 }
+
+/// Proof that the vault-wide writer lock is held ([`Vault::lock_writers`]), until dropped.
+#[derive(Debug)]
+pub struct WriterLock(#[allow(dead_code)] vault_backends::LockGuard);
 
 /// A vault with a way to seal and open items.
 pub struct Unlocked<'a> {
@@ -300,18 +335,29 @@ impl Unlocked<'_> {
         self.open(name, &ct).map(Some)
     }
 
-    /// Decrypts an item already read from the backend as `name`.
+    /// Decrypts an item already read from the backend as `name`; refuses one sealed under
+    /// another name (a file copied over this one).
     pub fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Item> {
         let pt = self.sealer.open(name, ciphertext)?;
-        Item::from_bytes(&pt).map_err(|e| Error::Tampered {
+        let tampered = |e: item::ItemError| Error::Tampered {
             item: name.into(),
             detail: e.to_string(),
-        })
+        };
+        let item = Item::from_bytes(&pt).map_err(tampered)?;
+        item.check_name(name).map_err(tampered)?;
+        Ok(item)
     }
 
-    /// Encrypts and writes an item.
+    /// Encrypts and writes an item, bound to `name` in the current format; refuses one that
+    /// would be larger than any backend reads back ([`vault_backends::MAX_ITEM`]).
     pub fn put(&self, name: &str, item: &Item) -> Result<()> {
-        let ct = self.sealer.seal(&item.to_bytes())?;
+        let ct = self.sealer.seal(&item.bound(name).to_bytes())?;
+        if ct.len() as u64 > vault_backends::MAX_ITEM {
+            return Err(Error::Usage(format!(
+                "item {name} would be {} bytes sealed, more than a vault item may be (64 KiB), so nothing was written\n  hint: shorten what makes it large (an MFA serial, a session tag)",
+                ct.len()
+            )));
+        }
         self.vault.backend.set(name, &ct)?;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! leaked (a recovery printout seen by someone else, an old backup of the slot with a weak
 //! passphrase). `vault passwd` only rewraps the slot; this replaces the key itself.
 //!
-//! Crash safety, with the vault's slot lock held throughout:
+//! Crash safety, with the vault-wide writer lock held throughout:
 //! 1. The new identity is sealed under the same passphrase as the journal item `slot.rekey`
 //!    (an interrupted run resumes with it: no item is ever sealed to an identity that is not
 //!    in a slot).
@@ -53,7 +53,7 @@ impl Vault {
 
     /// Re-encrypts every item to a new master identity (see the module docs).
     pub fn rekey(&self, passphrase: &Secret) -> Result<Report> {
-        let _lock = self.backend.lock(SLOT)?;
+        let lock = self.lock_writers()?;
         let (old, params) = MasterIdentity::open_slot(&self.slot()?, passphrase)
             .map_err(|e| Error::crypto(SLOT, e))?;
         let mut report = Report::default();
@@ -85,7 +85,7 @@ impl Vault {
         // The keychain slot follows before the journal goes (a rerun redoes it). One that
         // cannot follow is dropped: it would unlock with the old identity.
         if let Some(d) = self.keychain_slot()? {
-            match self.add_keychain_slot(&new, Some(&d.store)) {
+            match self.add_keychain_slot(&lock, &new, Some(&d.store)) {
                 Ok(_) => report.keychain = Some(d.store),
                 Err(e) => {
                     self.backend.remove(keychain_slot::ITEM)?;
@@ -109,7 +109,10 @@ impl Vault {
                 continue;
             };
             match old.open(&ct) {
-                Ok(pt) => self.backend.set(&name, &new.seal(&pt))?,
+                // A v1 item is rebound to its name as it moves (issue 13, point 3).
+                Ok(pt) => self
+                    .backend
+                    .set(&name, &new.seal(&super::item::Item::rebind(&name, pt)))?,
                 Err(e) => {
                     // Done by an interrupted run, or unreadable: never overwritten.
                     new.open(&ct).map_err(|_| Error::crypto(&name, e))?;

@@ -326,6 +326,7 @@ impl MasterIdentity {
 
     /// Opens a passphrase slot, returning the master identity and the slot's parameters.
     pub fn open_slot(slot: &[u8], passphrase: &Secret) -> Result<(Self, KdfParams), CryptoError> {
+        super::crypto::precheck(slot)?;
         let decryptor = age::Decryptor::new_buffered(slot).map_err(header_error)?;
         let identity = SlotIdentity {
             passphrase,
