@@ -155,7 +155,7 @@ fn server_needing_an_mfa_code_without_a_source_fails_before_the_child() {
     ]);
     c.env("AWS_ENDPOINT_URL_STS", moto.url());
     let out = c.output().unwrap();
-    assert_code(&out, 2, "--server with MFA and no source");
+    assert_code(&out, 79, "--server with MFA and no source");
     assert!(String::from_utf8_lossy(&out.stderr).contains("mfa_process"));
     assert!(!marker.exists(), "the child ran");
 }

@@ -631,3 +631,19 @@ fn legacy_profile_and_credential_process_under_the_aws_cli() {
     let calls = s.emu.calls();
     assert!(calls.iter().any(|c| c["account_id"] == "222222222222"));
 }
+
+/// `vault rekey` (after the old identity may have leaked) drops the sso-session's token with
+/// the cached sessions: it was sealed to that identity, so the next use signs in afresh.
+#[test]
+fn rekey_drops_the_token_sealed_to_the_old_identity() {
+    let Some(s) = setup(&[]) else { return };
+    s.login();
+    assert!(s.token_item().exists());
+    let out = s.env.run(&["rekey"]);
+    assert_success(&out, &["rekey"]);
+    assert!(!s.token_item().exists(), "the token outlived the rekey");
+    let out = s.env.run(&["exec", "corp", "--", "true"]);
+    assert_code(&out, LOCKED, "exec after rekey, no terminal");
+    s.login();
+    s.caller_arn("corp");
+}

@@ -20,7 +20,7 @@ pub fn run(ctx: &Settings, _args: Args) -> Result<()> {
         .pass
         .retry_own("rekey", "Vault passphrase: ", |pass| vault.rekey(pass))?;
     eprintln!(
-        "vault: {}re-encrypted {} stored key{} to a new master identity and dropped {} cached session{}",
+        "vault: {}re-encrypted {} stored key{} to a new master identity and dropped {} cached session{} (and sso tokens: `vault sso login` signs in again)",
         if report.resumed {
             "finished an interrupted rekey: "
         } else {

@@ -166,6 +166,7 @@ impl Item {
     pub fn sso_token(token: SsoToken) -> Self {
         Item {
             v: VERSION,
+            name: None,
             kind: Kind::SsoToken,
             key: None,
             session: None,

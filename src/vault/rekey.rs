@@ -20,7 +20,7 @@
 use crate::secret::Secret;
 
 use super::crypto::MasterIdentity;
-use super::names::{KEY_PREFIX, SESSION_PREFIX};
+use super::names::{KEY_PREFIX, SESSION_PREFIX, SSO_PREFIX};
 use super::{keychain_slot, Vault, SLOT};
 use crate::error::{Error, Result};
 
@@ -32,7 +32,7 @@ pub const REKEY_SLOT: &str = "slot.rekey";
 pub struct Report {
     /// Key items re-encrypted (including ones an interrupted run had done).
     pub keys: usize,
-    /// Cached sessions dropped.
+    /// Cached sessions (and IAM Identity Center tokens) dropped.
     pub sessions: usize,
     /// Whether an interrupted rekey was finished.
     pub resumed: bool,
@@ -75,7 +75,11 @@ impl Vault {
         };
         report.keys = self.reseal_keys(&old, &new)?;
         for name in self.backend.list()? {
-            if name.starts_with(SESSION_PREFIX) && self.backend.remove(&name)? {
+            // IAM Identity Center tokens go too: sealed to an identity that may have leaked,
+            // they may have leaked with it, so the next use signs in afresh.
+            if (name.starts_with(SESSION_PREFIX) || name.starts_with(SSO_PREFIX))
+                && self.backend.remove(&name)?
+            {
                 report.sessions += 1;
             }
         }
