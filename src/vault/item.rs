@@ -323,8 +323,16 @@ mod tests {
             client_secret_expires_at: t,
             client_grant: "authorization_code".into(),
         });
+        // As written: bound to its name.
+        let item = item.bound("sso.corp");
         let bytes = item.to_bytes();
-        assert!(bytes.starts_with(br#"{"v":1,"kind":"sso-token","sso_token":{"#));
+        let head =
+            format!(r#"{{"v":{VERSION},"name":"sso.corp","kind":"sso-token","sso_token":{{"#);
+        assert!(
+            bytes.starts_with(head.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
         assert_eq!(Item::from_bytes(&bytes).unwrap(), item);
         let dbg = format!("{item:?}");
         assert!(!dbg.contains("canary"), "{dbg}");
