@@ -748,3 +748,41 @@ fn profile_names_the_sdk_accepts_work() {
         .starts_with("key.team%2Fprod%25eu")));
     env.ok(&["remove", "-f", name]);
 }
+
+/// `list` shows every profile of the AWS config with where its credentials come from (as
+/// aws-vault's table), not only what the vault stores; a broken config still lists the vault.
+#[test]
+fn list_shows_every_profile_of_the_config() {
+    let env = Env::init();
+    std::fs::write(
+        env.path("home/aws-config"),
+        "[profile src]\nregion = us-east-1\n[profile prod]\nsource_profile = src\nrole_arn = arn:aws:iam::123456789012:role/prod\n[profile cp]\ncredential_process = /bin/true\n[profile orphan]\nsource_profile = nowhere\nrole_arn = arn:aws:iam::123456789012:role/o\n",
+    )
+    .unwrap();
+    env.add_key("src", "AKIAPROD0000000000001", "prod-secret");
+    let out = env.ok(&["list"]);
+    let table = out
+        .split("PROFILE (AWS config)")
+        .nth(1)
+        .expect("the profiles table");
+    let row = |p: &str| {
+        table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(p) && l.split_whitespace().count() == 3)
+            .unwrap_or_else(|| panic!("no row for {p}:\n{out}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("prod"), ["prod", "src", "-"]);
+    assert_eq!(row("src"), ["src", "src", "-"]);
+    assert_eq!(row("cp"), ["cp", "credential_process", "-"]);
+    assert_eq!(row("orphan"), ["orphan", "-", "-"]);
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--json"])).unwrap();
+    assert_eq!(v["profiles"].as_array().unwrap().len(), 4);
+    std::fs::write(env.path("home/aws-config"), "[profile broken\n").unwrap();
+    let out = env.run(&["list"]);
+    assert_success(&out, &["list with a broken config"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("long-term key"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
+}

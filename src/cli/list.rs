@@ -1,5 +1,7 @@
-//! `vault list [--json]`: stored keys and cached sessions. Names are not secret, so listing
-//! needs no passphrase; when an unlocked agent is running, sessions also show their time left.
+//! `vault list [--json]`: stored keys and cached sessions, then (as aws-vault's table) every
+//! profile of the AWS config with where its credentials come from and its cached sessions.
+//! Names are not secret, so listing needs no passphrase; when an unlocked agent is running,
+//! sessions also show their time left.
 
 use time::OffsetDateTime;
 
@@ -68,8 +70,12 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             (n.clone(), left)
         })
         .collect();
+    let profiles = profile_rows(&vault, &sessions);
     if args.json {
         let out = serde_json::json!({
+            "profiles": profiles.iter().map(|r| serde_json::json!({
+                "profile": r.profile, "credentials": r.credentials, "sessions": r.sessions,
+            })).collect::<Vec<_>>(),
             "backend": vault.backend().kind(),
             "location": vault.backend().location(),
             "keys": names.keys,
@@ -85,7 +91,7 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     }
     if names.keys.is_empty() && sessions.is_empty() && sso.is_empty() {
         eprintln!("vault: no keys stored; `vault add PROFILE` stores one");
-        return Ok(());
+        return print_profiles(&profiles);
     }
     outln!("{:<32} STORED", "PROFILE")?;
     for k in &names.keys {
@@ -110,6 +116,93 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             None => "(expiry sealed: `vault unlock` shows it)".to_owned(),
         };
         outln!("{:<32} sso-session token {left}", crate::sanitize(n))?;
+    }
+    print_profiles(&profiles)
+}
+
+/// One profile of the AWS config, as aws-vault's `list` shows it.
+struct Row {
+    profile: String,
+    /// Where its first credentials come from: a stored key's profile, `credential_process`,
+    /// `sso:SESSION`, or `-` (none, or a config error).
+    credentials: String,
+    /// Its cached sessions: how many, and the most time left when known.
+    sessions: String,
+}
+
+/// A row per profile of the AWS config (and per stored key the config does not name). A
+/// config that cannot be read gives no rows and a warning: the vault's own names still list.
+fn profile_rows(vault: &crate::vault::Vault, sessions: &[Listed]) -> Vec<Row> {
+    use crate::aws::chain::Source;
+    let config = match super::now(crate::aws::profile::Config::load()).and_then(|r| r) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "vault: warning: not listing the AWS config's profiles: {}",
+                crate::sanitize_message(&e.to_string())
+            );
+            return vec![];
+        }
+    };
+    let has_key = |p: &str| {
+        vault
+            .backend()
+            .contains(&crate::vault::key_name(p))
+            .map_err(Into::into)
+    };
+    let mut names = config.profiles();
+    if let Ok(n) = vault.names() {
+        names.extend(n.keys);
+    }
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|profile| {
+            let credentials = match config.chain(&profile, &has_key) {
+                Ok(chain) => match &chain.source {
+                    Source::StoredKey(s) => s.name.clone(),
+                    Source::Process(_) => "credential_process".to_owned(),
+                    Source::Sso(s) => match &s.sso {
+                        Some(p) => format!("sso:{}", p.session.name),
+                        None => "sso".to_owned(),
+                    },
+                },
+                Err(_) => "-".to_owned(),
+            };
+            let mine: Vec<&Listed> = sessions.iter().filter(|l| l.profile == profile).collect();
+            let sessions = match (mine.len(), mine.iter().filter_map(|l| l.left).max()) {
+                (0, _) => "-".to_owned(),
+                (n, Some(l)) if l > 0 => format!("{n} cached ({} min left)", l / 60),
+                (n, Some(_)) => format!("{n} cached (expired)"),
+                (n, None) => format!("{n} cached"),
+            };
+            Row {
+                profile,
+                credentials,
+                sessions,
+            }
+        })
+        .collect()
+}
+
+fn print_profiles(rows: &[Row]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    outln!("")?;
+    outln!(
+        "{:<32} {:<24} SESSIONS",
+        "PROFILE (AWS config)",
+        "CREDENTIALS"
+    )?;
+    for r in rows {
+        outln!(
+            "{:<32} {:<24} {}",
+            crate::sanitize(&r.profile),
+            crate::sanitize(&r.credentials),
+            r.sessions
+        )?;
     }
     Ok(())
 }
