@@ -72,7 +72,7 @@ fn one_unlock_serves_fifty_commands_until_lock_or_idle_timeout() {
     }
     // Writes go through the agent too.
     let out = run({
-        let mut c = agent_cmd(&env, &["add", "other", "--env"], false);
+        let mut c = agent_cmd(&env, &["add", "other", "--env", "--force"], false);
         c.env("AWS_ACCESS_KEY_ID", "AKIAOTHER")
             .env("AWS_SECRET_ACCESS_KEY", "o");
         c
@@ -120,7 +120,7 @@ fn sigkill_of_the_agent_loses_nothing_and_a_new_one_starts() {
     // Writers in flight through the agent while it is killed.
     let mut writers = vec![];
     for i in 0..6 {
-        let mut c = agent_cmd(&env, &["add", &format!("p{i}"), "--env"], false);
+        let mut c = agent_cmd(&env, &["add", &format!("p{i}"), "--env", "--force"], false);
         c.env("AWS_ACCESS_KEY_ID", format!("AKIAKILL{i}"))
             .env("AWS_SECRET_ACCESS_KEY", "s");
         writers.push(

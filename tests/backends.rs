@@ -49,7 +49,7 @@ fn round_trip_on_every_backend_and_pass_history_stays_small() {
         ok_in(
             &env,
             &gpg,
-            &["add", "src", "--env"],
+            &["add", "src", "--env", "--force"],
             &[
                 ("AWS_ACCESS_KEY_ID", "AKIABACKEND"),
                 ("AWS_SECRET_ACCESS_KEY", "backend-secret"),
@@ -118,7 +118,7 @@ fn round_trip_on_every_backend_and_pass_history_stays_small() {
     ok_in(
         &env,
         &gpg,
-        &["add", "src", "--env"],
+        &["add", "src", "--env", "--force"],
         &[
             ("AWS_ACCESS_KEY_ID", "AKIAHIST"),
             ("AWS_SECRET_ACCESS_KEY", "h"),
@@ -191,7 +191,7 @@ fn migrate_file_pass_keychain_file_keeps_every_item_and_survives_sigkill() {
         ok_in(
             &env,
             &gpg,
-            &["add", &format!("p{i}"), "--env"],
+            &["add", &format!("p{i}"), "--env", "--force"],
             &[("AWS_ACCESS_KEY_ID", &id), ("AWS_SECRET_ACCESS_KEY", "m")],
         );
     }
@@ -268,7 +268,7 @@ fn a_pass_write_killed_at_any_moment_leaves_the_old_or_the_new_key() {
     );
     let id = |i: usize| format!("AKIAPASSKILL{i:04}");
     let add = |i: usize| {
-        let mut c = env.cmd(&["add", "p", "--env"]);
+        let mut c = env.cmd(&["add", "p", "--env", "--force"]);
         c.envs(gpg.vars())
             .env("AWS_ACCESS_KEY_ID", id(i))
             .env("AWS_SECRET_ACCESS_KEY", "k");
@@ -351,7 +351,7 @@ fn the_agent_unlocks_the_store_the_client_names() {
     ok_in(
         &env,
         &gpg,
-        &["--backend", "pass", "add", "pk", "--env"],
+        &["--backend", "pass", "add", "pk", "--env", "--force"],
         &[
             ("AWS_ACCESS_KEY_ID", "AKIAONPASS"),
             ("AWS_SECRET_ACCESS_KEY", "p"),

@@ -72,9 +72,9 @@ fn settings_come_from_the_file_below_flags_variables_and_the_recorded_backend() 
         dir.join("slot.passphrase.age").exists(),
         "vault_dir from the file"
     );
-    let out = without_dir(&["add", "p", "--env"]);
+    let out = without_dir(&["add", "p", "--env", "--force"]);
     assert_code(&out, 2, "add --env without the variables");
-    let mut c = env.cmd(&["add", "p", "--env"]);
+    let mut c = env.cmd(&["add", "p", "--env", "--force"]);
     c.env_remove("VAULT_DIR")
         .env_remove("VAULT_NO_AGENT")
         .env("AWS_ACCESS_KEY_ID", "AKIACONFIG")

@@ -647,3 +647,59 @@ fn rekey_drops_the_token_sealed_to_the_old_identity() {
     s.login();
     s.caller_arn("corp");
 }
+
+/// `vault status` names each sso-session with a sealed token; `vault sso login
+/// --write-plaintext-cache` (opt-in, for tools that read only the SDK's cache) writes the
+/// SDK's file, mode 0600, which the AWS CLI then signs in with on its own; `vault sso logout`
+/// removes that copy.
+#[test]
+fn status_and_the_opt_in_plaintext_cache() {
+    let Some(s) = setup(&[]) else { return };
+    s.login();
+    let status = s.env.ok(&["status"]);
+    assert!(status.contains("sso:      corp token"), "{status}");
+    let v: serde_json::Value = serde_json::from_str(&s.env.ok(&["status", "--json"])).unwrap();
+    assert_eq!(v["sso_sessions"][0]["sso_session"], "corp");
+
+    let cache = s.env.path("home/.aws/sso/cache");
+    assert!(!cache.exists(), "written without the flag");
+    let args = ["sso", "login", "corp", "--write-plaintext-cache"];
+    let out = s.env.run(&args);
+    assert_success(&out, &args);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PLAINTEXT"));
+    // botocore's name for it: the SHA-1 of the sso-session's name.
+    let file = cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
+    let files: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(file.exists(), "{files:?}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(s
+        .emu
+        .secrets()
+        .contains(&doc["accessToken"].as_str().unwrap().to_owned()));
+    // The AWS CLI alone (no vault) uses it: GetRoleCredentials at the emulator, STS at moto.
+    let before = s.emu.count("/federation/credentials");
+    let base = s.env.cmd(&[]);
+    let aws = std::process::Command::new("aws")
+        .args([
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "corp",
+            "--output",
+            "json",
+        ])
+        .env_clear()
+        .envs(base.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap();
+    assert_success(&aws, &["aws sts get-caller-identity --profile corp"]);
+    assert_eq!(s.emu.count("/federation/credentials"), before + 1);
+
+    let out = s.env.run(&["sso", "logout", "corp"]);
+    assert_success(&out, &["sso", "logout", "corp"]);
+    assert!(!file.exists(), "the plaintext copy outlived the logout");
+}

@@ -86,6 +86,12 @@ pub fn status(ctx: &Settings, args: StatusArgs) -> Result<()> {
     let keychain = vault.keychain_slot()?.map(|d| d.store);
     let agent = agent::connect(ctx)?.map(|mut c| c.status()).transpose()?;
     let socket = agent::socket_path(ctx)?;
+    let sso = sso_tokens(ctx, &vault)?;
+    let now = time::OffsetDateTime::now_utc();
+    let rfc3339 = |t: &time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
     if args.json {
         let v = serde_json::json!({
             "backend": vault.backend().kind(),
@@ -96,6 +102,11 @@ pub fn status(ctx: &Settings, args: StatusArgs) -> Result<()> {
                 "pid": a.pid, "unlocked": a.unlocked, "idle_left_secs": a.idle_left_secs,
                 "socket": socket.display().to_string(),
             })),
+            "sso_sessions": sso.iter().map(|(n, exp)| serde_json::json!({
+                "sso_session": n,
+                "expires_at": exp.as_ref().map(rfc3339),
+                "seconds_left": exp.map(|e| (e - now).whole_seconds()),
+            })).collect::<Vec<_>>(),
         });
         outln!("{v:#}")?;
         return Ok(());
@@ -118,5 +129,51 @@ pub fn status(ctx: &Settings, args: StatusArgs) -> Result<()> {
         Some(a) => outln!("agent:    locked (pid {})", a.pid)?,
         None => outln!("agent:    not running")?,
     }
+    for (n, exp) in &sso {
+        let when = match exp {
+            Some(e) if *e > now => format!(
+                "token expires {} (in {} min; refreshed before then)",
+                rfc3339(e),
+                (*e - now).whole_minutes()
+            ),
+            Some(e) => format!("token expired {} (refreshed on next use)", rfc3339(e)),
+            None => "token sealed (its expiry shows while the agent is unlocked)".to_owned(),
+        };
+        outln!("sso:      {} {when}", crate::sanitize(n))?;
+    }
     Ok(())
+}
+
+/// The sso-sessions with a sealed token, and each access token's expiry when an unlocked
+/// agent can open it (never prompts, never starts an agent).
+fn sso_tokens(
+    ctx: &Settings,
+    vault: &crate::vault::Vault,
+) -> Result<Vec<(String, Option<time::OffsetDateTime>)>> {
+    let names = vault.names()?.sso_tokens;
+    if names.is_empty() {
+        return Ok(vec![]);
+    }
+    let client = if ctx.no_agent {
+        None
+    } else {
+        agent::connect_unlocked(ctx)?
+    };
+    let unlocked = client.map(|c| {
+        vault.with_sealer(Box::new(crate::agent::client::AgentSealer(
+            std::cell::RefCell::new(c),
+        )))
+    });
+    Ok(names
+        .into_iter()
+        .map(|n| {
+            let exp = unlocked.as_ref().and_then(|u| {
+                u.get(&crate::vault::sso_token_name(&n))
+                    .ok()??
+                    .sso_token
+                    .map(|t| t.expires_at)
+            });
+            (n, exp)
+        })
+        .collect())
 }

@@ -46,6 +46,11 @@ pub enum Command {
         /// How long to wait for the browser to come back [default: 5m].
         #[arg(long, value_parser = super::args::parse_duration, value_name = "D")]
         timeout: Option<Duration>,
+        /// ALSO write the token in PLAINTEXT to ~/.aws/sso/cache/<sha1>.json, as `aws sso
+        /// login` does, for tools that read only that file (the SSM plugin, other SDK-based
+        /// tools). Off by default: vault's sealed copy is all vault needs.
+        #[arg(long)]
+        write_plaintext_cache: bool,
     },
     /// Sign out: the portal's Logout, then drop the sealed token and its role sessions.
     Logout {
@@ -109,6 +114,7 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             no_browser,
             use_device_code,
             timeout,
+            write_plaintext_cache,
             ..
         } => {
             let how = Login {
@@ -117,10 +123,14 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
                 timeout: timeout.unwrap_or(Login::default().timeout),
             };
             rt.block_on(token::login(&unlocked, &session, &profile, &how))?;
+            if write_plaintext_cache {
+                export_plaintext(&unlocked, &session)?;
+            }
             Ok(())
         }
         Command::Logout { .. } => {
-            if let Some(t) = token::read(&unlocked, &session)? {
+            let ours = token::read(&unlocked, &session)?;
+            if let Some(t) = &ours {
                 let oidc = rt.block_on(crate::sso::oidc::Oidc::new(&session, &profile));
                 match rt.block_on(Portal::new(oidc.sdk_config()).logout(&t.access_token)) {
                     Ok(()) | Err(PortalError::Unauthorized) => {}
@@ -132,6 +142,19 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
                 }
             }
             let dropped = token::forget(&unlocked, &session)?;
+            // A plaintext copy written on request (--write-plaintext-cache) goes too: its
+            // token was just revoked. Only vault's own copy: a file holding another token
+            // (the AWS CLI's own sign-in) is left alone.
+            if let (Some(t), Ok(path)) = (&ours, plaintext_cache(&session)) {
+                let same = std::fs::read(&path)
+                    .ok()
+                    .map(zeroize::Zeroizing::new)
+                    .and_then(|b| serde_json::from_slice::<CacheFile>(&b).ok())
+                    .is_some_and(|f| f.access_token.expose() == t.access_token.expose());
+                if same && std::fs::remove_file(&path).is_ok() {
+                    eprintln!("vault: removed the plaintext token {}", path.display());
+                }
+            }
             eprintln!(
                 "vault: signed out of the sso-session {} ({dropped} role session{} dropped)",
                 crate::sanitize(&session.name),
@@ -198,6 +221,55 @@ fn plaintext_cache(session: &crate::sso::Session) -> Result<PathBuf> {
     Ok(PathBuf::from(home)
         .join(".aws/sso/cache")
         .join(format!("{hex}.json")))
+}
+
+/// `vault sso login --write-plaintext-cache`: the sealed token written where the AWS CLI and
+/// the SDKs look for it, in their format (mode 0600, atomically). This is the one place vault
+/// writes a credential in plaintext, and only on this explicit request.
+fn export_plaintext(
+    vault: &crate::vault::Unlocked<'_>,
+    session: &crate::sso::Session,
+) -> Result<()> {
+    let Some(t) = token::read(vault, session)? else {
+        return Err(Error::Other(
+            "the sign-in left no sealed token to export\n  hint: run `vault sso login` again"
+                .into(),
+        ));
+    };
+    let path = plaintext_cache(session)?;
+    let time = |t: &time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    let mut doc = serde_json::json!({
+        "startUrl": session.start_url,
+        "region": session.region,
+        "accessToken": t.access_token.expose(),
+        "expiresAt": time(&t.expires_at),
+        "clientId": t.client_id,
+        "clientSecret": t.client_secret.expose(),
+        "registrationExpiresAt": time(&t.client_secret_expires_at),
+    });
+    if let Some(r) = &t.refresh_token {
+        doc["refreshToken"] = serde_json::Value::String(r.expose().to_owned());
+    }
+    let text = zeroize::Zeroizing::new(doc.to_string());
+    // serde_json's Value holds copies of the secrets; zero what can be zeroed and drop it.
+    drop(doc);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            op: "creating",
+            path: dir.into(),
+            source,
+        })?;
+    }
+    vault_backends::fs::write_atomic(&path, text.as_bytes(), vault_backends::fs::Perms::Private)?;
+    eprintln!(
+        "vault: warning: wrote the token of {} in PLAINTEXT to {} (as asked); `vault sso logout` removes it",
+        crate::sanitize(&session.name),
+        path.display()
+    );
+    Ok(())
 }
 
 /// The token fields of the SDKs' cache file (botocore's and aws-config's names).
@@ -296,7 +368,8 @@ fn import(
         vault.put(&session.item_name(), &item)?;
     }
     let back = vault.get(&session.item_name())?;
-    if back.as_ref() != Some(&item) {
+    // What was written is the item bound to its name (issue 13's binding).
+    if back.as_ref() != Some(&item.bound(&session.item_name())) {
         return Err(Error::Other(format!(
             "the sealed token did not read back; {shown} is kept\n  hint: check the vault's backend"
         )));
