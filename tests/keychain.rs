@@ -25,7 +25,7 @@ AWS_ACCESS_KEY_ID=AKIAKEYCHAIN AWS_SECRET_ACCESS_KEY=keychain-secret "$V" add pr
 "$V" export prod --no-session --format credential-process
 "$V" list
 echo "LOCAL:"; ls "$VAULT_DIR"
-"$V" remove prod
+"$V" remove -f prod
 "$V" export prod --no-session >/dev/null 2>&1 && echo "STILL-THERE" || echo "GONE:$?"
 "#;
 
