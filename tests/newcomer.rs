@@ -703,7 +703,7 @@ fn exec_finds_the_command_on_path_without_failing_execves() {
         .trim()
         .ends_with("show-argv0"));
     if common::require("strace", common::have("strace")) {
-        let mut c = env.cmd(&["exec", "prod", "-n", "show-argv0"]);
+        let c = env.cmd(&["exec", "prod", "-n", "show-argv0"]);
         let mut s = std::process::Command::new("strace");
         s.args(["-f", "-e", "trace=execve", "-o"])
             .arg(env.path("trace"))
@@ -712,7 +712,6 @@ fn exec_finds_the_command_on_path_without_failing_execves() {
             .env_clear()
             .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .env("PATH", &path);
-        let _ = &mut c;
         assert!(s.status().unwrap().success());
         let trace = std::fs::read_to_string(env.path("trace")).unwrap();
         let failed = trace

@@ -241,21 +241,34 @@ fn export_plaintext(
         t.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default()
     };
-    let mut doc = serde_json::json!({
-        "startUrl": session.start_url,
-        "region": session.region,
-        "accessToken": t.access_token.expose(),
-        "expiresAt": time(&t.expires_at),
-        "clientId": t.client_id,
-        "clientSecret": t.client_secret.expose(),
-        "registrationExpiresAt": time(&t.client_secret_expires_at),
-    });
-    if let Some(r) = &t.refresh_token {
-        doc["refreshToken"] = serde_json::Value::String(r.expose().to_owned());
+    // Borrowed fields serialised into one pre-reserved zeroed buffer, so no copy of a
+    // token is left behind (a serde_json::Value would hold unzeroed copies).
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Cache<'a> {
+        start_url: &'a str,
+        region: &'a str,
+        access_token: &'a str,
+        expires_at: String,
+        client_id: &'a str,
+        client_secret: &'a str,
+        registration_expires_at: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<&'a str>,
     }
-    let text = zeroize::Zeroizing::new(doc.to_string());
-    // serde_json's Value holds copies of the secrets; zero what can be zeroed and drop it.
-    drop(doc);
+    let doc = Cache {
+        start_url: &session.start_url,
+        region: &session.region,
+        access_token: t.access_token.expose(),
+        expires_at: time(&t.expires_at),
+        client_id: &t.client_id,
+        client_secret: t.client_secret.expose(),
+        registration_expires_at: time(&t.client_secret_expires_at),
+        refresh_token: t.refresh_token.as_ref().map(|r| r.expose()),
+    };
+    let mut text = zeroize::Zeroizing::new(Vec::with_capacity(64 * 1024));
+    serde_json::to_writer(&mut *text, &doc)
+        .map_err(|e| Error::Other(format!("encoding the token cache file: {e}")))?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|source| Error::Io {
             op: "creating",
@@ -263,7 +276,7 @@ fn export_plaintext(
             source,
         })?;
     }
-    vault_backends::fs::write_atomic(&path, text.as_bytes(), vault_backends::fs::Perms::Private)?;
+    vault_backends::fs::write_atomic(&path, &text, vault_backends::fs::Perms::Private)?;
     eprintln!(
         "vault: warning: wrote the token of {} in PLAINTEXT to {} (as asked); `vault sso logout` removes it",
         crate::sanitize(&session.name),
