@@ -3,6 +3,7 @@
 //! Every message says what failed and, on a `hint:` line, what to do next. Codes are
 //! sysexits-like so that they rarely collide with a child's own status under `vault exec`.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use crate::vault::crypto::CryptoError;
@@ -46,16 +47,16 @@ pub enum ExitCode {
 #[non_exhaustive]
 pub enum Error {
     /// The passphrase did not open the slot.
-    #[error("wrong passphrase (or the passphrase slot was altered)\n  hint: try again; if you forgot it, the vault cannot be opened without the recovery identity")]
+    #[error("wrong passphrase (or the passphrase slot was altered)")]
     WrongPassphrase,
     /// No way to get a passphrase.
-    #[error("the vault is locked and there is no passphrase source\n  hint: run in a terminal, or set VAULT_PASSPHRASE_FILE, VAULT_ASKPASS or --passphrase-fd")]
+    #[error("the vault is locked and there is no passphrase source")]
     Locked,
     /// A command that needs the passphrase itself (not the agent) has no source for it.
-    #[error("`vault {0}` needs the passphrase itself (an agent never hands out the master identity), and there is no passphrase source\n  hint: run it in a terminal, or set VAULT_PASSPHRASE_FILE, VAULT_ASKPASS or --passphrase-fd")]
+    #[error("`vault {0}` needs the passphrase itself (an agent never hands out the master identity), and there is no passphrase source")]
     PassphraseRequired(&'static str),
     /// Reading the passphrase failed.
-    #[error("reading the passphrase from {source_name}: {detail}\n  hint: {hint}")]
+    #[error("reading the passphrase from {source_name}: {detail}")]
     Passphrase {
         /// Which source.
         source_name: String,
@@ -65,10 +66,10 @@ pub enum Error {
         hint: String,
     },
     /// No vault at the location.
-    #[error("no vault at {0}\n  hint: run `vault init` (or point --vault-dir / VAULT_DIR at your vault)")]
+    #[error("no vault at {0}")]
     NotInitialized(String),
     /// The passphrase slot is gone but items remain: the slot was deleted or moved.
-    #[error("the vault at {location} holds {items} item(s) but its passphrase slot (slot.passphrase.age) is missing\n  hint: restore the slot file from a backup, or re-create it from your recovery identity (`vault recover`'s output) with `vault init --from-identity FILE`; the items are kept either way, and a plain `vault init` is refused so they are not orphaned")]
+    #[error("the vault at {location} holds {items} item(s) but its passphrase slot (slot.passphrase.age) is missing")]
     SlotMissing {
         /// Where the vault is.
         location: String,
@@ -76,16 +77,16 @@ pub enum Error {
         items: usize,
     },
     /// `init` on an existing vault.
-    #[error("a vault already exists at {0}\n  hint: use `vault passwd` to change its passphrase, or choose another --vault-dir")]
+    #[error("a vault already exists at {0}")]
     AlreadyInitialized(String),
     /// The vault has no such key slot.
-    #[error("this vault has no {0} slot\n  hint: `vault slot list` shows its slots; `vault slot add {0}` adds one")]
+    #[error("this vault has no {0} slot")]
     NoSlot(&'static str),
     /// No such item.
-    #[error("no stored key for profile {0:?}\n  hint: `vault add {0}` stores one; `vault list` shows what is stored")]
+    #[error("no stored key for profile {0:?}")]
     NoKey(String),
     /// A vault file failed to decrypt or parse.
-    #[error("vault item {item:?} is unreadable: {detail}\n  hint: {}", tampered_hint(.item))]
+    #[error("vault item {item:?} is unreadable: {detail}")]
     Tampered {
         /// Which item.
         item: String,
@@ -93,25 +94,25 @@ pub enum Error {
         detail: String,
     },
     /// The slot's parameters are out of bounds.
-    #[error("{0}\n  hint: the passphrase slot was altered; restore it from a backup")]
+    #[error("{0}")]
     SlotBounds(String),
     /// Bad command-line value found after parsing.
-    #[error("{}", with_hint(.0, "`vault help COMMAND` shows what the command takes"))]
-    Usage(String),
+    #[error("{0}")]
+    Usage(Msg),
     /// Configuration problems.
-    #[error("{}", with_hint(.0, "check the AWS config files (AWS_CONFIG_FILE, ~/.aws/config) and vault's config.toml"))]
-    Config(String),
+    #[error("{0}")]
+    Config(Msg),
     /// A profile that the AWS config does not define.
-    #[error("profile {0:?} is not in the AWS config or the vault\n  hint: check AWS_CONFIG_FILE / ~/.aws/config, or `vault add {0}`")]
+    #[error("profile {0:?} is not in the AWS config or the vault")]
     NoProfile(String),
     /// STS said no.
-    #[error("{}", with_hint(.0, "check the profile's role, key and MFA settings; -v shows each STS call"))]
-    StsRefused(String),
+    #[error("{0}")]
+    StsRefused(Msg),
     /// STS could not be reached.
-    #[error("{}", with_hint(.0, "check the network, AWS_ENDPOINT_URL_STS / endpoint_url and the region"))]
-    StsUnreachable(String),
+    #[error("{0}")]
+    StsUnreachable(Msg),
     /// `exec` could not start the command.
-    #[error("cannot run {program:?}: {detail}\n  hint: {}", if *.not_found { "check the command name and PATH (everything after the profile, or after --, is the command)" } else { "check that it is a program you may execute (mode, interpreter line)" })]
+    #[error("cannot run {program:?}: {detail}")]
     CannotRun {
         /// The command, sanitised.
         program: String,
@@ -121,13 +122,13 @@ pub enum Error {
         not_found: bool,
     },
     /// An MFA code is needed and nothing can supply it.
-    #[error("an MFA code is needed for {0} and there is no terminal to ask on\n  hint: pass --mfa-token CODE, set mfa_process in the profile, or use --prompt ykman|zenity|kdialog|osascript")]
+    #[error("an MFA code is needed for {0} and there is no terminal to ask on")]
     NoMfaSource(String),
     /// A backend failure.
-    #[error("{}", with_hint(&.0.to_string(), "check the backend (`vault status` names it); -v shows what was tried"))]
+    #[error("{0}")]
     Backend(#[from] vault_backends::Error),
     /// Local I/O outside the backend.
-    #[error("{op} {}: {source}\n  hint: check that path's permissions and free space", path.display())]
+    #[error("{op} {}: {source}", path.display())]
     Io {
         /// What was being done.
         op: &'static str,
@@ -138,19 +139,19 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A rekey started and has not finished: unlocking waits for it.
-    #[error("a rekey of this vault is running or was interrupted, so it cannot be unlocked now\n  hint: wait for it, or run `vault rekey` again to finish it (nothing is lost)")]
+    #[error("a rekey of this vault is running or was interrupted, so it cannot be unlocked now")]
     RekeyUnfinished,
     /// Stdout was closed by its reader (`vault list | head -1`): the command stops there and,
     /// as for any Unix filter, succeeds quietly.
-    #[error("stdout was closed\n  hint: nothing to do: the reader of vault's output went away")]
+    #[error("stdout was closed")]
     StdoutClosed,
     /// An IAM Identity Center sign-in is needed and there is no terminal to run it on (exit
     /// 79, like a locked vault: a `credential_process` caller never waits on a hidden prompt).
-    #[error("{}", with_hint(.0, "run `vault sso login` for the profile's sso-session"))]
-    SsoLogin(String),
+    #[error("{0}")]
+    SsoLogin(Msg),
     /// Anything else.
-    #[error("{}", with_hint(.0, "run again with -v to see each step"))]
-    Other(String),
+    #[error("{0}")]
+    Other(Msg),
 }
 
 impl Error {
@@ -159,7 +160,7 @@ impl Error {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             Error::StdoutClosed
         } else {
-            Error::Other(format!("writing to stdout: {e}"))
+            Error::Other(format!("writing to stdout: {e}").into())
         }
     }
 
@@ -212,23 +213,129 @@ impl Error {
     }
 }
 
-/// `message` with its own `hint:` line, or with `default` as one: every error says what to
-/// do next.
-fn with_hint(message: &str, default: &str) -> String {
-    if message.contains("\n  hint: ") {
-        message.to_owned()
-    } else {
-        format!("{message}\n  hint: {default}")
+impl Error {
+    /// What to do next: the text of the error's `hint:` line (every error has one).
+    pub fn hint(&self) -> Cow<'_, str> {
+        match self {
+            Error::WrongPassphrase => {
+                "try again; if you forgot it, the vault cannot be opened without the recovery identity".into()
+            }
+            Error::Locked => {
+                "run in a terminal, or set VAULT_PASSPHRASE_FILE, VAULT_ASKPASS or --passphrase-fd".into()
+            }
+            Error::PassphraseRequired(_) => {
+                "run it in a terminal, or set VAULT_PASSPHRASE_FILE, VAULT_ASKPASS or --passphrase-fd".into()
+            }
+            Error::Passphrase { hint, .. } => hint.as_str().into(),
+            Error::NotInitialized(_) => {
+                "run `vault init` (or point --vault-dir / VAULT_DIR at your vault)".into()
+            }
+            Error::SlotMissing { .. } => "restore the slot file from a backup, or re-create it from your recovery identity (`vault recover`'s output) with `vault init --from-identity FILE`; the items are kept either way, and a plain `vault init` is refused so they are not orphaned".into(),
+            Error::AlreadyInitialized(_) => {
+                "use `vault passwd` to change its passphrase, or choose another --vault-dir".into()
+            }
+            Error::NoSlot(slot) => {
+                format!("`vault slot list` shows its slots; `vault slot add {slot}` adds one").into()
+            }
+            Error::NoKey(profile) => {
+                format!("`vault add {profile}` stores one; `vault list` shows what is stored").into()
+            }
+            Error::Tampered { item, .. } => tampered_hint(item).into(),
+            Error::SlotBounds(_) => "the passphrase slot was altered; restore it from a backup".into(),
+            Error::Usage(m) => m.hint_or("`vault help COMMAND` shows what the command takes"),
+            Error::Config(m) => m.hint_or(
+                "check the AWS config files (AWS_CONFIG_FILE, ~/.aws/config) and vault's config.toml",
+            ),
+            Error::NoProfile(profile) => {
+                format!("check AWS_CONFIG_FILE / ~/.aws/config, or `vault add {profile}`").into()
+            }
+            Error::StsRefused(m) => {
+                m.hint_or("check the profile's role, key and MFA settings; -v shows each STS call")
+            }
+            Error::StsUnreachable(m) => {
+                m.hint_or("check the network, AWS_ENDPOINT_URL_STS / endpoint_url and the region")
+            }
+            Error::CannotRun { not_found: true, .. } => "check the command name and PATH (everything after the profile, or after --, is the command)".into(),
+            Error::CannotRun { .. } => {
+                "check that it is a program you may execute (mode, interpreter line)".into()
+            }
+            Error::NoMfaSource(_) => "pass --mfa-token CODE, set mfa_process in the profile, or use --prompt ykman|zenity|kdialog|osascript".into(),
+            Error::Backend(e) => e.hint().map_or(
+                "check the backend (`vault status` names it); -v shows what was tried".into(),
+                Cow::Borrowed,
+            ),
+            Error::Io { .. } => "check that path's permissions and free space".into(),
+            Error::RekeyUnfinished => {
+                "wait for it, or run `vault rekey` again to finish it (nothing is lost)".into()
+            }
+            Error::StdoutClosed => "nothing to do: the reader of vault's output went away".into(),
+            Error::SsoLogin(m) => m.hint_or("run `vault sso login` for the profile's sso-session"),
+            Error::Other(m) => m.hint_or("run again with -v to see each step"),
+        }
+    }
+
+    /// The whole report as the CLI prints it: the message, then its `hint:` line.
+    pub fn report(&self) -> String {
+        format!("{self}\n  hint: {}", self.hint())
     }
 }
 
-impl Error {
-    /// What to do next: the text of the error's `hint:` line (every error has one).
-    pub fn hint(&self) -> String {
-        let text = self.to_string();
-        match text.split_once("\n  hint: ") {
-            Some((_, hint)) => hint.to_owned(),
-            None => String::new(),
+/// A failure's message and, when it has a more specific next step than its kind's default,
+/// that step: the hint is kept apart from the text, never pasted into it.
+#[derive(Debug)]
+pub struct Msg {
+    text: String,
+    hint: Option<Cow<'static, str>>,
+}
+
+impl Msg {
+    /// A message with its own next step.
+    pub fn hinted(text: impl Into<String>, hint: impl Into<Cow<'static, str>>) -> Msg {
+        Msg {
+            text: text.into(),
+            hint: Some(hint.into()),
+        }
+    }
+
+    /// The message alone.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Its own hint, if it has one.
+    pub fn own_hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
+    fn hint_or(&self, default: &'static str) -> Cow<'_, str> {
+        Cow::Borrowed(self.hint.as_deref().unwrap_or(default))
+    }
+}
+
+impl std::fmt::Display for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::ops::Deref for Msg {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<String> for Msg {
+    fn from(text: String) -> Msg {
+        Msg { text, hint: None }
+    }
+}
+
+impl From<&str> for Msg {
+    fn from(text: &str) -> Msg {
+        Msg {
+            text: text.to_owned(),
+            hint: None,
         }
     }
 }
@@ -255,134 +362,4 @@ fn tampered_hint(item: &str) -> String {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every variant carries a `hint:` line (a new variant without one fails here: the match
-    /// below must name it).
-    #[test]
-    fn every_error_carries_a_hint() {
-        let io = || std::io::Error::other("boom");
-        let all = [
-            Error::WrongPassphrase,
-            Error::Locked,
-            Error::PassphraseRequired("recover"),
-            Error::Passphrase {
-                source_name: "s".into(),
-                detail: "d".into(),
-                hint: "h".into(),
-            },
-            Error::NotInitialized("/v".into()),
-            Error::SlotMissing {
-                location: "/v".into(),
-                items: 2,
-            },
-            Error::AlreadyInitialized("/v".into()),
-            Error::NoSlot("keychain"),
-            Error::NoKey("p".into()),
-            Error::Tampered {
-                item: "key.p".into(),
-                detail: "d".into(),
-            },
-            Error::SlotBounds("m".into()),
-            Error::Usage("u".into()),
-            Error::Config("c".into()),
-            Error::NoProfile("p".into()),
-            Error::StsRefused("r".into()),
-            Error::StsUnreachable("u".into()),
-            Error::CannotRun {
-                program: "x".into(),
-                detail: "d".into(),
-                not_found: true,
-            },
-            Error::NoMfaSource("arn".into()),
-            Error::SsoLogin("a sign-in is needed".into()),
-            Error::Backend(vault_backends::Error::Other("o".into())),
-            Error::Backend(vault_backends::Error::Io {
-                op: "reading",
-                path: "/p".into(),
-                source: io(),
-            }),
-            Error::Backend(vault_backends::Error::InvalidName("n".into(), "why")),
-            Error::Backend(vault_backends::Error::UnsafePermissions {
-                path: "/p".into(),
-                problem: "p".into(),
-                fix: "chmod 600 /p".into(),
-            }),
-            Error::Io {
-                op: "reading",
-                path: "/p".into(),
-                source: io(),
-            },
-            Error::RekeyUnfinished,
-            Error::StdoutClosed,
-            Error::Other("o".into()),
-        ];
-        for e in &all {
-            // Exhaustive on purpose: a new variant must be added to `all` above.
-            match e {
-                Error::WrongPassphrase
-                | Error::Locked
-                | Error::PassphraseRequired(_)
-                | Error::Passphrase { .. }
-                | Error::NotInitialized(_)
-                | Error::SlotMissing { .. }
-                | Error::AlreadyInitialized(_)
-                | Error::NoSlot(_)
-                | Error::NoKey(_)
-                | Error::Tampered { .. }
-                | Error::SlotBounds(_)
-                | Error::Usage(_)
-                | Error::Config(_)
-                | Error::NoProfile(_)
-                | Error::StsRefused(_)
-                | Error::StsUnreachable(_)
-                | Error::CannotRun { .. }
-                | Error::NoMfaSource(_)
-                | Error::SsoLogin(_)
-                | Error::Backend(_)
-                | Error::Io { .. }
-                | Error::RekeyUnfinished
-                | Error::StdoutClosed
-                | Error::Other(_) => {}
-            }
-            let text = e.to_string();
-            assert_eq!(text.matches("\n  hint: ").count(), 1, "{text}");
-            assert!(!e.hint().is_empty(), "{text}");
-            assert!(!text.contains("fix:"), "{text}");
-        }
-        assert_eq!(
-            Error::Usage("bad\n  hint: do this".into()).hint(),
-            "do this"
-        );
-    }
-
-    #[test]
-    fn exit_codes_are_distinct_and_stable() {
-        let codes = [
-            ExitCode::Ok,
-            ExitCode::Failure,
-            ExitCode::Usage,
-            ExitCode::Tampered,
-            ExitCode::NotFound,
-            ExitCode::Backend,
-            ExitCode::StsUnreachable,
-            ExitCode::StsRefused,
-            ExitCode::WrongPassphrase,
-            ExitCode::Config,
-            ExitCode::Locked,
-            ExitCode::UnsafePermissions,
-            ExitCode::CannotExecute,
-            ExitCode::CommandNotFound,
-        ];
-        let mut seen: Vec<u8> = codes.iter().map(|c| *c as u8).collect();
-        seen.sort();
-        seen.dedup();
-        assert_eq!(seen.len(), codes.len());
-        assert_eq!(ExitCode::WrongPassphrase as u8, 77);
-        assert_eq!(
-            Error::WrongPassphrase.exit_code(),
-            ExitCode::WrongPassphrase
-        );
-    }
-}
+mod tests;

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         // `vault list | head -1`: the reader went away; succeed quietly, like any filter.
         Err(vault::error::Error::StdoutClosed) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vault: {}", vault::sanitize_message(&e.to_string()));
+            eprintln!("vault: {}", vault::sanitize_message(&e.report()));
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use crate::secret::Secret;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 
 /// Limit on a passphrase source's output, so a wrong file cannot eat memory.
 const MAX_LEN: u64 = 64 * 1024;
@@ -120,7 +120,10 @@ impl Sources {
     /// (asked again, [`TRIES`] times in all, when empty or when the two differ).
     pub fn read_new(&self, what: &str) -> Result<Secret> {
         let empty = || {
-            Error::Usage("the passphrase is empty; nothing changed\n  hint: choose a passphrase of several words".into())
+            Error::Usage(Msg::hinted(
+                "the passphrase is empty; nothing changed",
+                "choose a passphrase of several words",
+            ))
         };
         if self.any() {
             let pass = self.read(what)?;
@@ -146,9 +149,10 @@ impl Sources {
                 eprintln!("vault: this passphrase is weak ({why})");
                 if confirm("use it anyway", false).is_err() {
                     if last {
-                        return Err(Error::Usage(
-                            "no passphrase was chosen; nothing changed\n  hint: choose one of four or more random words".into(),
-                        ));
+                        return Err(Error::Usage(Msg::hinted(
+                            "no passphrase was chosen; nothing changed",
+                            "choose one of four or more random words",
+                        )));
                     }
                     continue;
                 }
@@ -162,10 +166,10 @@ impl Sources {
             }
             eprintln!("vault: the two passphrases differ, try again");
         }
-        Err(Error::Usage(
-            "the two passphrases differ; nothing changed\n  hint: type the same passphrase twice"
-                .into(),
-        ))
+        Err(Error::Usage(Msg::hinted(
+            "the two passphrases differ; nothing changed",
+            "type the same passphrase twice",
+        )))
     }
 }
 
@@ -284,16 +288,18 @@ pub fn confirm(question: &str, force: bool) -> Result<()> {
         return Ok(());
     }
     let no_tty = || {
-        Error::Usage(format!(
-            "{question}: refusing without a terminal to confirm on\n  hint: pass -f/--force to do it anyway"
+        Error::Usage(Msg::hinted(
+            format!("{question}: refusing without a terminal to confirm on"),
+            "pass -f/--force to do it anyway",
         ))
     };
     let answer = prompt_line_on_tty(&format!("{question}? [y/N] ")).map_err(|_| no_tty())?;
     if matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes") {
         Ok(())
     } else {
-        Err(Error::Usage(format!(
-            "{question}: not confirmed; nothing changed\n  hint: answer y to go ahead, or pass -f/--force"
+        Err(Error::Usage(Msg::hinted(
+            format!("{question}: not confirmed; nothing changed"),
+            "answer y to go ahead, or pass -f/--force",
         )))
     }
 }
@@ -316,9 +322,10 @@ fn prompt_line_on_tty(prompt: &str) -> std::io::Result<String> {
 /// Reads one visible line from the terminal (an access key id).
 pub fn prompt_line(prompt: &str) -> Result<String> {
     prompt_line_on_tty(prompt).map_err(|_| {
-        Error::Usage(
-            "no terminal to prompt on for the key\n  hint: use `vault add --env` with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set".into(),
-        )
+        Error::Usage(Msg::hinted(
+            "no terminal to prompt on for the key",
+            "use `vault add --env` with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY set",
+        ))
     })
 }
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::passphrase::Sources;
 
 /// The file in the vault directory that records which backend holds the vault.
@@ -72,9 +72,9 @@ fn path(env: &dyn Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
 /// Parses a configuration file's text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<ConfigFile> {
     toml::from_str(text).map_err(|e| {
-        Error::Config(format!(
-            "{origin}: {}\n  hint: the keys are vault_dir, backend, agent, agent_timeout, keychain_service and pass_prefix",
-            crate::sanitize_message(e.message())
+        Error::Config(Msg::hinted(
+            format!("{origin}: {}", crate::sanitize_message(e.message())),
+            "the keys are vault_dir, backend, agent, agent_timeout, keychain_service and pass_prefix",
         ))
     })
 }
@@ -84,9 +84,9 @@ fn load(env: &dyn Fn(&str) -> Option<OsString>) -> Result<ConfigFile> {
         return Ok(ConfigFile::default());
     };
     let io_error = |e: std::io::Error| {
-        Error::Config(format!(
-            "reading {}: {e}\n  hint: fix its permissions, or set VAULT_CONFIG= to use none",
-            path.display()
+        Error::Config(Msg::hinted(
+            format!("reading {}: {e}", path.display()),
+            "fix its permissions, or set VAULT_CONFIG= to use none",
         ))
     };
     // O_NONBLOCK: a FIFO planted in its place must not make every command wait for a writer.
@@ -103,18 +103,21 @@ fn load(env: &dyn Fn(&str) -> Option<OsString>) -> Result<ConfigFile> {
     // edit it chooses the backend (a helper program) and the vault directory.
     let meta = file.metadata().map_err(io_error)?;
     if !meta.is_file() {
-        return Err(Error::Config(format!(
-            "{} is not a regular file\n  hint: replace it with a config file, or set VAULT_CONFIG= to use none",
-            path.display()
+        return Err(Error::Config(Msg::hinted(
+            format!("{} is not a regular file", path.display()),
+            "replace it with a config file, or set VAULT_CONFIG= to use none",
         )));
     }
     let me = rustix::process::geteuid().as_raw();
     vault_backends::fs::check_owner_mode(&path, &meta, me, 0o022, "chmod go-w")?;
     if meta.len() > MAX_CONFIG {
-        return Err(Error::Config(format!(
-            "{} is {} bytes, more than a config file can be (64 KiB)\n  hint: it holds six keys; fix it, or set VAULT_CONFIG= to use none",
-            path.display(),
-            meta.len()
+        return Err(Error::Config(Msg::hinted(
+            format!(
+                "{} is {} bytes, more than a config file can be (64 KiB)",
+                path.display(),
+                meta.len()
+            ),
+            "it holds six keys; fix it, or set VAULT_CONFIG= to use none",
         )));
     }
     let mut text = String::new();
@@ -148,9 +151,9 @@ impl std::str::FromStr for BackendKind {
             k if k.starts_with("keychain:") => {
                 let name = &k["keychain:".len()..];
                 let store = vault_backends::keychain::Store::parse(name).ok_or_else(|| {
-                    Error::Usage(format!(
-                        "unknown keychain store {:?}\n  hint: use keychain (this system's own), keychain:secret-service or keychain:keyutils",
-                        crate::sanitize(name)
+                    Error::Usage(Msg::hinted(
+                        format!("unknown keychain store {:?}", crate::sanitize(name)),
+                        "use keychain (this system's own), keychain:secret-service or keychain:keyutils",
                     ))
                 })?;
                 BackendKind::Keychain(Some(store))
@@ -159,9 +162,9 @@ impl std::str::FromStr for BackendKind {
                 BackendKind::Helper(k["helper:".len()..].to_owned())
             }
             other => {
-                return Err(Error::Usage(format!(
-                    "unknown backend {:?}\n  hint: use file, keychain, keychain:keyutils, pass or helper:NAME",
-                    crate::sanitize(other)
+                return Err(Error::Usage(Msg::hinted(
+                    format!("unknown backend {:?}", crate::sanitize(other)),
+                    "use file, keychain, keychain:keyutils, pass or helper:NAME",
                 )))
             }
         })
@@ -246,6 +249,8 @@ pub struct Settings {
     pub aws_region: Option<String>,
     /// `AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL` is set: STS is not AWS's own.
     pub sts_endpoint_overridden: bool,
+    /// `BROWSER`: the program that opens sign-in URLs (else the platform's opener).
+    pub browser: Option<OsString>,
 }
 
 impl Settings {
@@ -267,9 +272,10 @@ impl Settings {
                     .map(PathBuf::from)
                     .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local").join("share")));
                 data.ok_or_else(|| {
-                    Error::Config(
-                        "neither XDG_DATA_HOME nor HOME is set\n  hint: pass --vault-dir".into(),
-                    )
+                    Error::Config(Msg::hinted(
+                        "neither XDG_DATA_HOME nor HOME is set",
+                        "pass --vault-dir",
+                    ))
                 })?
                 .join("vault")
             }
@@ -293,7 +299,7 @@ impl Settings {
                     // Say where the bad name came from: a stale `DIR/backend` file is not
                     // something the user typed.
                     Some((k, origin)) => k.parse().map_err(|e: Error| {
-                        Error::Config(format!("{}: {e}", crate::sanitize(&origin)))
+                        Error::Config(format!("{}: {e}", crate::sanitize(&origin)).into())
                     })?,
                     None => BackendKind::File,
                 }
@@ -310,8 +316,9 @@ impl Settings {
         };
         let agent_idle = match text("VAULT_AGENT_TIMEOUT").or(config.agent_timeout.clone()) {
             Some(v) => crate::cli::args::parse_duration(&v).map_err(|e| {
-                Error::Config(format!(
-                    "VAULT_AGENT_TIMEOUT / agent_timeout: {e}\n  hint: use a duration like 15m or 1h, at most 7 days"
+                Error::Config(Msg::hinted(
+                    format!("VAULT_AGENT_TIMEOUT / agent_timeout: {e}"),
+                    "use a duration like 15m or 1h, at most 7 days",
                 ))
             })?,
             None => crate::agent::DEFAULT_IDLE,
@@ -349,6 +356,7 @@ impl Settings {
             aws_region: text("AWS_REGION").or_else(|| text("AWS_DEFAULT_REGION")),
             sts_endpoint_overridden: env("AWS_ENDPOINT_URL_STS").is_some()
                 || env("AWS_ENDPOINT_URL").is_some(),
+            browser: env("BROWSER"),
         })
     }
 }

@@ -68,6 +68,6 @@ pub fn unlock_agent(
 fn keychain_fallback(e: &Error) {
     eprintln!(
         "vault: warning: the keychain slot did not unlock the vault, asking for the passphrase: {}",
-        crate::sanitize_message(&e.to_string())
+        crate::sanitize_message(&e.report())
     );
 }

@@ -94,7 +94,7 @@ pub struct LockGuard(#[allow(dead_code)] Option<std::fs::File>);
 #[non_exhaustive]
 pub enum Error {
     /// A path's ownership or mode would let another user read or replace the vault.
-    #[error("refusing to use {path}: {problem}\n  hint: {fix}")]
+    #[error("refusing to use {path}: {problem}")]
     UnsafePermissions {
         /// The offending path.
         path: PathBuf,
@@ -118,7 +118,9 @@ pub enum Error {
     #[error("invalid item name {0:?}: {1}")]
     InvalidName(String, &'static str),
     /// An item larger than any vault item can be ([`MAX_ITEM`]): not a vault item.
-    #[error("item {item} is {size} bytes, more than a vault item can be (64 KiB), so it was not read\n  hint: it is not a vault item (altered or planted); remove it, or restore it from a backup")]
+    #[error(
+        "item {item} is {size} bytes, more than a vault item can be (64 KiB), so it was not read"
+    )]
     TooLarge {
         /// The item's name.
         item: String,
@@ -128,9 +130,37 @@ pub enum Error {
     /// Any other backend failure (a helper program, a keyring daemon, ...).
     #[error("{0}")]
     Other(String),
+    /// A failure with a next step more specific than "check the backend".
+    #[error("{message}")]
+    Hinted {
+        /// What failed.
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
 }
 
 impl Error {
+    /// A failure with its own next step.
+    pub fn hinted(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Hinted {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// What to do next, when the failure knows better than its caller.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::UnsafePermissions { fix, .. } => Some(fix),
+            Error::TooLarge { .. } => Some(
+                "it is not a vault item (altered or planted); remove it, or restore it from a backup",
+            ),
+            Error::Hinted { hint, .. } => Some(hint),
+            Error::Io { .. } | Error::InvalidName(..) | Error::Other(_) => None,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             op,

@@ -183,10 +183,13 @@ impl PassBackend {
             } else {
                 GPG_HINT
             };
-            return Err(Error::Other(format!(
-                "`pass {op} {entry}` failed ({}): {message}\n  hint: {hint}",
-                describe(out.status)
-            )));
+            return Err(Error::hinted(
+                format!(
+                    "`pass {op} {entry}` failed ({}): {message}",
+                    describe(out.status)
+                ),
+                hint,
+            ));
         }
         Ok(out)
     }

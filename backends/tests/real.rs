@@ -256,7 +256,9 @@ fn pass_backend_and_docker_credential_pass() {
             .expect_err("a gpg failure must be an error");
         let msg = err.to_string();
         assert!(msg.contains("pass show vault/key.prod"), "{msg}");
-        assert!(msg.contains("gpg-agent running"), "{msg}");
+        // The next step is the error's own hint, kept apart from the message.
+        let hint = err.hint().unwrap_or_default();
+        assert!(hint.contains("gpg-agent running"), "{msg} / {hint}");
         // A missing entry is still told apart without gpg.
         assert_eq!(b.get("nothing.here").unwrap(), None);
     }

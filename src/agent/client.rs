@@ -9,7 +9,7 @@ use base64::prelude::{Engine as _, BASE64_STANDARD};
 use zeroize::Zeroizing;
 
 use super::protocol::{read_frame, write_frame, ErrorKind, Request, Response, VERSION};
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::secret::Secret;
 use crate::settings::BackendSpec;
 
@@ -34,8 +34,9 @@ pub struct Status {
 }
 
 fn agent_error(e: impl std::fmt::Display) -> Error {
-    Error::Other(format!(
-        "talking to the vault agent: {e}\n  hint: `vault lock --stop` and try again, or use --no-agent"
+    Error::Other(Msg::hinted(
+        format!("talking to the vault agent: {e}"),
+        "`vault lock --stop` and try again, or use --no-agent",
     ))
 }
 
@@ -54,7 +55,12 @@ impl Client {
     fn call(&mut self, req: &Request) -> Result<Response> {
         write_frame(&mut self.writer, req).map_err(agent_error)?;
         let resp: Response = read_frame(&mut self.reader).map_err(agent_error)?;
-        if let Response::Error { kind, message } = resp {
+        if let Response::Error {
+            kind,
+            message,
+            hint,
+        } = resp
+        {
             return Err(match kind {
                 ErrorKind::WrongPassphrase => Error::WrongPassphrase,
                 ErrorKind::Locked => Error::Locked,
@@ -63,7 +69,14 @@ impl Client {
                     detail: message,
                 },
                 ErrorKind::NotFound => Error::NotInitialized(message),
-                ErrorKind::Other => agent_error(message),
+                ErrorKind::Other => match hint {
+                    // The vault's own failure inside the agent (an unsafe path, a backend
+                    // error): its own next step, not "restart the agent".
+                    Some(hint) => {
+                        Error::Other(Msg::hinted(format!("the vault agent: {message}"), hint))
+                    }
+                    None => agent_error(message),
+                },
             });
         }
         Ok(resp)

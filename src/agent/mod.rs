@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::settings::Settings;
 use client::Client;
 
@@ -122,7 +122,7 @@ pub fn connect_or_start(settings: &Settings) -> Result<Client> {
         return Ok(c);
     }
     let exe = std::env::current_exe()
-        .map_err(|e| Error::Other(format!("finding vault's own path: {e}")))?;
+        .map_err(|e| Error::Other(format!("finding vault's own path: {e}").into()))?;
     tracing::info!("starting the vault agent");
     let mut cmd = Command::new(exe);
     cmd.arg("--vault-dir")
@@ -138,8 +138,9 @@ pub fn connect_or_start(settings: &Settings) -> Result<Client> {
     crate::exec::scrub(&mut cmd);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.spawn().map_err(|e| {
-        Error::Other(format!(
-            "starting the vault agent: {e}\n  hint: use --no-agent"
+        Error::Other(Msg::hinted(
+            format!("starting the vault agent: {e}"),
+            "use --no-agent",
         ))
     })?;
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -152,9 +153,10 @@ pub fn connect_or_start(settings: &Settings) -> Result<Client> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Err(Error::Other(
-        "the vault agent did not start within 5 s\n  hint: run `vault agent` in a terminal to see why, or use --no-agent".into(),
-    ))
+    Err(Error::Other(Msg::hinted(
+        "the vault agent did not start within 5 s",
+        "run `vault agent` in a terminal to see why, or use --no-agent",
+    )))
 }
 
 /// Runs the agent in this process (the `vault agent` command): binds the socket, hardens the

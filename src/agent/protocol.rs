@@ -107,6 +107,9 @@ pub enum Response {
         kind: ErrorKind,
         /// What failed (no secrets).
         message: String,
+        /// What to do about it, when the agent knows better than the client's default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
     },
 }
 

@@ -104,6 +104,16 @@ impl Agent {
         Response::Error {
             kind,
             message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A failure of the vault's own, with its message and its next step kept apart.
+    fn failed(e: &crate::error::Error) -> Response {
+        Response::Error {
+            kind: ErrorKind::Other,
+            message: e.to_string(),
+            hint: Some(e.hint().into_owned()),
         }
     }
 
@@ -159,7 +169,7 @@ impl Agent {
                     }) {
                     Ok(Some(s)) => s,
                     Ok(None) => return Self::error(ErrorKind::NotFound, "no vault here"),
-                    Err(e) => return Self::error(ErrorKind::Other, e.to_string()),
+                    Err(e) => return Self::failed(&e),
                 };
                 match MasterIdentity::open_slot(&slot, &passphrase) {
                     Ok((master, _)) => self.hold(master),
@@ -172,7 +182,7 @@ impl Agent {
                 match vault.and_then(|v| v.unlock_keychain()) {
                     Ok(Some(master)) => self.hold(master),
                     Ok(None) => Self::error(ErrorKind::NotFound, "this vault has no keychain slot"),
-                    Err(e) => Self::error(ErrorKind::Other, e.to_string()),
+                    Err(e) => Self::failed(&e),
                 }
             }
             Request::Open { name, ciphertext } => {

@@ -8,16 +8,16 @@ use time::OffsetDateTime;
 
 use super::profile::Settings;
 use crate::creds::Credentials;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::secret::Secret;
 
 /// Runs a profile's `credential_process` and parses its `Version: 1` JSON.
 pub(crate) fn run(s: &Settings) -> Result<Credentials> {
     let cmd = s.credential_process.as_deref().unwrap_or_default();
     let fail = |m: String| {
-        Error::Config(format!(
-            "credential_process of profile {:?}: {m}\n  hint: run the command by hand to see what it prints",
-            s.name
+        Error::Config(Msg::hinted(
+            format!("credential_process of profile {:?}: {m}", s.name),
+            "run the command by hand to see what it prints",
         ))
     };
     let mut child = crate::exec::scrub(&mut Command::new("/bin/sh"))

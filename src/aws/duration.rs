@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::chain::Chain;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 
 /// STS's shortest session.
 const MIN: Duration = Duration::from_secs(900);
@@ -31,17 +31,22 @@ pub fn check(chain: &Chain, duration: Duration, endpoint_overridden: bool) -> Re
     };
     let secs = duration.as_secs();
     if duration > max {
-        return Err(Error::Usage(format!(
-            "--duration {secs}s is longer than {what} grants ({} s)\n  hint: ask for at most {}",
-            max.as_secs(),
-            humantime::format_duration(max)
+        return Err(Error::Usage(Msg::hinted(
+            format!(
+                "--duration {secs}s is longer than {what} grants ({} s)",
+                max.as_secs()
+            ),
+            format!("ask for at most {}", humantime::format_duration(max)),
         )));
     }
     if duration < MIN {
         if !endpoint_overridden {
-            return Err(Error::Usage(format!(
-                "--duration {secs}s is shorter than STS grants ({} s)\n  hint: ask for at least 15m",
-                MIN.as_secs()
+            return Err(Error::Usage(Msg::hinted(
+                format!(
+                    "--duration {secs}s is shorter than STS grants ({} s)",
+                    MIN.as_secs()
+                ),
+                "ask for at least 15m",
             )));
         }
         tracing::warn!(

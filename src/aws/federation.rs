@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::creds::Credentials;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::secret::Secret;
 
 /// The `Issuer` of the login URL: where the console sends a user whose session ended.
@@ -78,9 +78,9 @@ pub fn default_base(region: &str) -> String {
 /// no query or fragment (vault adds the query).
 pub fn check_base(url: &str) -> Result<()> {
     let bad = |why: &str| {
-        Error::Config(format!(
-            "AWS_ENDPOINT_URL_SIGNIN {:?} {why}\n  hint: set it to the federation endpoint, e.g. https://signin.aws.amazon.com/federation, or unset it",
-            crate::sanitize(url)
+        Error::Config(Msg::hinted(
+            format!("AWS_ENDPOINT_URL_SIGNIN {:?} {why}", crate::sanitize(url)),
+            "set it to the federation endpoint, e.g. https://signin.aws.amazon.com/federation, or unset it",
         ))
     };
     let rest = if let Some(rest) = url.strip_prefix("https://") {
@@ -174,9 +174,10 @@ struct Answer {
 /// The `getSigninToken` request URL for `creds`, with `SessionDuration` when given: a secret.
 fn token_request(base: &str, creds: &Credentials, session_duration: Option<u64>) -> Result<Secret> {
     let token = creds.session_token.as_ref().ok_or_else(|| {
-        Error::Config(
-            "the console takes only temporary credentials (with a session token)\n  hint: sign in as a role".into(),
-        )
+        Error::Config(Msg::hinted(
+            "the console takes only temporary credentials (with a session token)",
+            "sign in as a role",
+        ))
     })?;
     let shape = SessionJson {
         id: &creds.access_key_id,
@@ -209,16 +210,22 @@ pub async fn signin_token(
 ) -> Result<Secret> {
     let url = token_request(base, creds, session_duration)?;
     let request = HttpRequest::get(url.expose()).map_err(|_| {
-        Error::Config(format!(
-            "the federation endpoint {} is not a URL vault can call\n  hint: check AWS_ENDPOINT_URL_SIGNIN",
-            crate::sanitize(base)
+        Error::Config(Msg::hinted(
+            format!(
+                "the federation endpoint {} is not a URL vault can call",
+                crate::sanitize(base)
+            ),
+            "check AWS_ENDPOINT_URL_SIGNIN",
         ))
     })?;
     drop(url);
     let unreachable = |what: String| {
-        Error::StsUnreachable(format!(
-            "the console's federation endpoint {}: {what}\n  hint: check the network and AWS_ENDPOINT_URL_SIGNIN, then try again",
-            crate::sanitize(base)
+        Error::StsUnreachable(Msg::hinted(
+            format!(
+                "the console's federation endpoint {}: {what}",
+                crate::sanitize(base)
+            ),
+            "check the network and AWS_ENDPOINT_URL_SIGNIN, then try again",
         ))
     };
     let connector = aws_smithy_http_client::Connector::builder()
@@ -243,16 +250,18 @@ pub async fn signin_token(
     match status {
         200 => {}
         400..=499 => {
-            return Err(Error::StsRefused(format!(
-                "the console's federation endpoint refused the sign-in token (HTTP {status}): it does not take these credentials\n  hint: the console takes role sessions (AssumeRole, SSO) and GetFederationToken sessions; `vault clear PROFILE` drops a session it may have revoked, then try again"
+            return Err(Error::StsRefused(Msg::hinted(
+                format!("the console's federation endpoint refused the sign-in token (HTTP {status}): it does not take these credentials"),
+                "the console takes role sessions (AssumeRole, SSO) and GetFederationToken sessions; `vault clear PROFILE` drops a session it may have revoked, then try again",
             )))
         }
         _ => return Err(unreachable(format!("answered HTTP {status}"))),
     }
     let bad_answer = || {
-        Error::StsRefused(
-            "the console's federation endpoint answered without a sign-in token (it is not shown)\n  hint: AWS_ENDPOINT_URL_SIGNIN may not point at a federation endpoint".into(),
-        )
+        Error::StsRefused(Msg::hinted(
+            "the console's federation endpoint answered without a sign-in token (it is not shown)",
+            "AWS_ENDPOINT_URL_SIGNIN may not point at a federation endpoint",
+        ))
     };
     if body.len() > MAX_ANSWER {
         return Err(bad_answer());

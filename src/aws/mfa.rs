@@ -4,7 +4,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::secret::Secret;
 
 /// How to ask for a code (`--prompt`, named as aws-vault's).
@@ -66,21 +66,23 @@ fn code_from(mut cmd: Command, what: &str, fix: &str) -> Result<Secret> {
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| {
-            Error::Config(format!(
-                "running {what}: {e}\n  hint: install it, or choose another way to give the MFA code (--prompt, --mfa-token, mfa_process)"
+            Error::Config(Msg::hinted(
+                format!("running {what}: {e}"),
+                "install it, or choose another way to give the MFA code (--prompt, --mfa-token, mfa_process)",
             ))
         })?;
     if !out.status.success() {
-        return Err(Error::Config(format!(
-            "{what} exited with {}\n  hint: {fix}",
-            out.status
+        return Err(Error::Config(Msg::hinted(
+            format!("{what} exited with {}", out.status),
+            fix.to_string(),
         )));
     }
     let stdout = zeroize::Zeroizing::new(out.stdout);
     let code = std::str::from_utf8(&stdout).unwrap_or_default().trim();
     if code.is_empty() {
-        return Err(Error::Usage(format!(
-            "{what} gave no MFA code; nothing was sent to STS\n  hint: enter the device's current code"
+        return Err(Error::Usage(Msg::hinted(
+            format!("{what} gave no MFA code; nothing was sent to STS"),
+            "enter the device's current code",
         )));
     }
     Ok(Secret::new(code))
@@ -115,8 +117,9 @@ impl MfaSource<'_> {
         }
         match crate::passphrase::prompt_line(&format!("MFA code for {shown}: ")) {
             Ok(code) if !code.is_empty() => Ok(Secret::new(code)),
-            Ok(_) => Err(Error::Usage(format!(
-                "no MFA code was typed for {shown}; nothing was sent to STS\n  hint: type the current code of the device (or pass --mfa-token CODE)"
+            Ok(_) => Err(Error::Usage(Msg::hinted(
+                format!("no MFA code was typed for {shown}; nothing was sent to STS"),
+                "type the current code of the device (or pass --mfa-token CODE)",
             ))),
             Err(_) => Err(Error::NoMfaSource(shown)),
         }

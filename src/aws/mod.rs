@@ -21,7 +21,7 @@ pub mod sts;
 use std::time::Duration;
 
 use crate::creds::Credentials;
-use crate::error::Result;
+use crate::error::{Msg, Result};
 use crate::secret::Secret;
 use crate::vault::{key_name, Unlocked};
 use chain::{Chain, Walk};
@@ -46,6 +46,8 @@ pub struct Request {
     /// Whether a sign-in may be started when an IAM Identity Center token cannot be
     /// refreshed (a terminal is there); else such a command fails at once (exit 79).
     pub interactive: bool,
+    /// `BROWSER`, for such a sign-in.
+    pub browser: Option<std::ffi::OsString>,
 }
 
 /// The regions a command uses.
@@ -95,9 +97,12 @@ pub fn plan(
         && chain.roles.is_empty()
         && matches!(chain.source, chain::Source::Sso(_))
     {
-        return Err(crate::error::Error::Usage(format!(
-            "--duration does not apply to the IAM Identity Center profile {}: its permission set fixes the session length\n  hint: drop --duration",
-            crate::sanitize(profile)
+        return Err(crate::error::Error::Usage(Msg::hinted(
+            format!(
+                "--duration does not apply to the IAM Identity Center profile {}: its permission set fixes the session length",
+                crate::sanitize(profile),
+            ),
+            "drop --duration",
         )));
     }
     if let Some(d) = request.duration {
@@ -276,9 +281,12 @@ pub async fn resolve_console(
                 }
             };
             if creds.session_token.is_none() {
-                return Err(crate::error::Error::Config(format!(
-                    "the credential_process of {} gives long-term credentials (no session token), which the console does not take\n  hint: make it print temporary role credentials, or give the profile a role_arn so vault assumes a role with them",
-                    crate::sanitize(&plan.profile)
+                return Err(crate::error::Error::Config(Msg::hinted(
+                    format!(
+                        "the credential_process of {} gives long-term credentials (no session token), which the console does not take",
+                        crate::sanitize(&plan.profile),
+                    ),
+                    "make it print temporary role credentials, or give the profile a role_arn so vault assumes a role with them",
                 )));
             }
             let session_duration = match plan.request.duration {
@@ -317,11 +325,16 @@ async fn federation_token(vault: &Unlocked<'_>, plan: &Plan) -> Result<Credentia
     use crate::error::Error;
     let source = chain::source_settings(&plan.chain.source);
     let refuse_mfa = |serial: &str| {
-        Error::Config(format!(
-            "profile {} requires MFA ({}), but a console sign-in with a plain IAM-user key goes through GetFederationToken, which cannot carry MFA; vault does not drop MFA silently\n  hint: sign in as a role instead: a profile with role_arn, mfa_serial and source_profile = {}, then `vault login` that profile",
-            crate::sanitize(&plan.profile),
-            crate::sanitize(serial),
-            crate::sanitize(&source.name)
+        Error::Config(Msg::hinted(
+            format!(
+                "profile {} requires MFA ({}), but a console sign-in with a plain IAM-user key goes through GetFederationToken, which cannot carry MFA; vault does not drop MFA silently",
+                crate::sanitize(&plan.profile),
+                crate::sanitize(serial),
+            ),
+            format!(
+                "sign in as a role instead: a profile with role_arn, mfa_serial and source_profile = {}, then `vault login` that profile",
+                crate::sanitize(&source.name),
+            ),
         ))
     };
     if let Some(serial) = &plan.chain.mfa_serial {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use aws_config::profile::{Profile, ProfileSet};
 use aws_types::os_shim_internal::{Env, Fs};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 
 /// The settings of one profile that vault uses (DESIGN.md §5).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -65,8 +65,9 @@ pub(crate) fn foreign_source(profile: &str, key: &str) -> Error {
         "login_session" => "an AWS console login session",
         _ => "instance or container metadata or the environment",
     };
-    Error::Config(format!(
-        "profile {profile:?} gets its credentials from {what} ({key}), which vault does not handle\n  hint: vault's sources are a stored long-term key (`vault add {profile}` makes it one) and credential_process; otherwise use the AWS CLI for this profile"
+    Error::Config(Msg::hinted(
+        format!("profile {profile:?} gets its credentials from {what} ({key}), which vault does not handle"),
+        format!("vault's sources are a stored long-term key (`vault add {profile}` makes it one) and credential_process; otherwise use the AWS CLI for this profile"),
     ))
 }
 
@@ -90,9 +91,12 @@ impl Settings {
         };
         let duration_seconds = match get("duration_seconds") {
             Some(d) => Some(d.parse::<i32>().map_err(|_| {
-                Error::Config(format!(
-                    "profile {name:?}: duration_seconds = {d:?} is not a number of seconds"
-                ))
+                Error::Config(
+                    format!(
+                        "profile {name:?}: duration_seconds = {d:?} is not a number of seconds"
+                    )
+                    .into(),
+                )
             })?),
             None => None,
         };
@@ -101,9 +105,10 @@ impl Settings {
                 .split(',')
                 .map(|kv| {
                     let (k, v) = kv.split_once('=').ok_or_else(|| {
-                        Error::Config(format!(
-                            "profile {name:?}: session_tags entry {kv:?} is not Key=Value"
-                        ))
+                        Error::Config(
+                            format!("profile {name:?}: session_tags entry {kv:?} is not Key=Value")
+                                .into(),
+                        )
                     })?;
                     Ok((k.trim().to_owned(), v.trim().to_owned()))
                 })
@@ -157,9 +162,12 @@ impl Config {
                     text.push_str(&s.to_string());
                     source = s.source();
                 }
-                Error::Config(format!(
-                    "reading the AWS config files: {}\n  hint: fix that line (the files are AWS_CONFIG_FILE, else ~/.aws/config, and AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)",
-                    crate::sanitize(&text.replace('\n', " "))
+                Error::Config(Msg::hinted(
+                    format!(
+                        "reading the AWS config files: {}",
+                        crate::sanitize(&text.replace('\n', " ")),
+                    ),
+                    "fix that line (the files are AWS_CONFIG_FILE, else ~/.aws/config, and AWS_SHARED_CREDENTIALS_FILE, else ~/.aws/credentials)",
                 ))
             })?;
         Ok(Config { set })

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::profile::Settings;
 use crate::creds::Credentials;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::secret::Secret;
 use crate::vault::item::Session;
 
@@ -126,7 +126,9 @@ impl Sts {
                 .key(k)
                 .value(v)
                 .build()
-                .map_err(|e| Error::Config(format!("profile {:?}: session tag: {e}", role.name)))?;
+                .map_err(|e| {
+                    Error::Config(format!("profile {:?}: session tag: {e}", role.name).into())
+                })?;
             req = req.tags(tag);
         }
         for k in &role.transitive_session_tags {
@@ -189,23 +191,32 @@ fn session(
     serves: String,
     made_by: &str,
 ) -> Result<Session> {
-    let c = c.ok_or_else(|| Error::StsRefused(format!("STS {made_by} returned no credentials")))?;
-    let expiration = OffsetDateTime::from_unix_timestamp(c.expiration().secs())
-        .map_err(|_| Error::StsRefused(format!("STS {made_by} returned a bad expiration")))?;
+    let c = c.ok_or_else(|| {
+        Error::StsRefused(format!("STS {made_by} returned no credentials").into())
+    })?;
+    let expiration = OffsetDateTime::from_unix_timestamp(c.expiration().secs()).map_err(|_| {
+        Error::StsRefused(format!("STS {made_by} returned a bad expiration").into())
+    })?;
     if let Some(field) = crate::creds::bad_field(
         c.access_key_id(),
         c.secret_access_key(),
         Some(c.session_token()),
     ) {
-        return Err(Error::StsRefused(format!(
-            "STS {made_by} returned a {field} with characters AWS never uses (it is not shown)\n  hint: {NOT_STS}"
+        return Err(Error::StsRefused(Msg::hinted(
+            format!(
+                "STS {made_by} returned a {field} with characters AWS never uses (it is not shown)"
+            ),
+            NOT_STS,
         )));
     }
     let now = OffsetDateTime::now_utc();
     if expiration > now + MAX_SESSION + CLOCK_SKEW {
-        return Err(Error::StsRefused(format!(
-            "STS {made_by} returned credentials that expire at {}, beyond the 36 h STS can issue\n  hint: {NOT_STS}",
-            expiration.unix_timestamp()
+        return Err(Error::StsRefused(Msg::hinted(
+            format!(
+                "STS {made_by} returned credentials that expire at {}, beyond the 36 h STS can issue",
+                expiration.unix_timestamp(),
+            ),
+            NOT_STS,
         )));
     }
     Ok(Session {
@@ -234,8 +245,9 @@ where
                 // An answer with no AWS error in it: not STS (a proxy, a captive portal, a
                 // wrong endpoint_url). Say what came back instead of an empty "Unknown".
                 let status = se.raw().status().as_u16();
-                return Error::StsRefused(format!(
-                    "STS {op}: the endpoint answered HTTP {status} without an AWS error in it\n  hint: it is probably not STS: check AWS_ENDPOINT_URL_STS / endpoint_url, proxies and the region"
+                return Error::StsRefused(Msg::hinted(
+                    format!("STS {op}: the endpoint answered HTTP {status} without an AWS error in it"),
+                    "it is probably not STS: check AWS_ENDPOINT_URL_STS / endpoint_url, proxies and the region",
                 ));
             };
             let msg = err
@@ -256,17 +268,25 @@ where
             };
             let target = role.map(|r| format!(" for {r}")).unwrap_or_default();
             // Both are remote text: escaped, so a newline cannot forge a `hint:` line.
-            Error::StsRefused(format!(
-                "STS {op}{target} refused: {}: {}\n  hint: {hint}",
-                crate::sanitize(code),
-                crate::sanitize(msg)
+            Error::StsRefused(Msg::hinted(
+                format!(
+                    "STS {op}{target} refused: {}: {}",
+                    crate::sanitize(code),
+                    crate::sanitize(msg)
+                ),
+                hint.to_string(),
             ))
         }
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Error::StsUnreachable(format!(
-            "STS {op}: could not reach the endpoint: {}\n  hint: check the network, AWS_ENDPOINT_URL_STS / endpoint_url and the region",
-            error_chain(&e)
-        )),
-        _ => Error::StsRefused(format!("STS {op} failed: {}", error_chain(&e))),
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+            Error::StsUnreachable(Msg::hinted(
+                format!(
+                    "STS {op}: could not reach the endpoint: {}",
+                    error_chain(&e)
+                ),
+                "check the network, AWS_ENDPOINT_URL_STS / endpoint_url and the region",
+            ))
+        }
+        _ => Error::StsRefused(format!("STS {op} failed: {}", error_chain(&e)).into()),
     }
 }
 

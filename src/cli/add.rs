@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::passphrase;
 use crate::secret::Secret;
 use crate::vault::item::{Item, LongTermKey};
@@ -50,8 +50,9 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let id = id.trim().to_owned();
     let secret = Secret::new(secret.expose().trim());
     if let Some(field) = crate::creds::bad_stored_key(&id, secret.expose()) {
-        return Err(Error::Usage(format!(
-            "the {field} does not look like an AWS one, so nothing was stored\n  hint: the access key id is letters and digits, the secret base64 (A-Z a-z 0-9 + / =), each at most 128 characters"
+        return Err(Error::Usage(Msg::hinted(
+            format!("the {field} does not look like an AWS one, so nothing was stored"),
+            "the access key id is letters and digits, the secret base64 (A-Z a-z 0-9 + / =), each at most 128 characters",
         )));
     }
     let name = key_name(&args.profile);

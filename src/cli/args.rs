@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::aws::Request;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::settings::Settings;
 use crate::vault::slot::KdfParams;
 
@@ -109,6 +109,7 @@ impl SessionArgs {
             sts_endpoint_overridden: settings.sts_endpoint_overridden,
             prompt: self.prompt.unwrap_or_default(),
             interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            browser: settings.browser.clone(),
         }
     }
 }
@@ -142,8 +143,9 @@ impl KdfArgs {
             p: self.kdf_parallelism.unwrap_or(base.p),
         };
         params.check().map_err(|e| {
-            Error::Usage(format!(
-                "{e}\n  hint: --kdf-memory takes 64 to 4096 (MiB), --kdf-time 3 to 10, --kdf-parallelism 1 to 16"
+            Error::Usage(Msg::hinted(
+                format!("{e}"),
+                "--kdf-memory takes 64 to 4096 (MiB), --kdf-time 3 to 10, --kdf-parallelism 1 to 16",
             ))
         })?;
         Ok(params)

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 
 use crate::aws::{self, profile::Config};
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::exec;
 use crate::secret::Secret;
 
@@ -60,9 +60,12 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
     let config = super::now(Config::load())??;
     let plan = aws::plan(&unlocked, &config, &args.profile, args.session.request(ctx))?;
     if args.server && plan.long_term_key_only() {
-        return Err(Error::Usage(format!(
-            "--server --no-session would serve {}'s long-term key without a session token, which every SDK's container provider rejects\n  hint: drop --no-session (the endpoint serves a session), or drop --server",
-            crate::sanitize(&args.profile)
+        return Err(Error::Usage(Msg::hinted(
+            format!(
+                "--server --no-session would serve {}'s long-term key without a session token, which every SDK's container provider rejects",
+                crate::sanitize(&args.profile),
+            ),
+            "drop --no-session (the endpoint serves a session), or drop --server",
         )));
     }
     let resolve = |mfa_token| -> Result<aws::Resolved> {

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::aws::credentials_file;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::sanitize;
 use crate::secret::Secret;
 use crate::vault::item::{Item, LongTermKey};
@@ -53,8 +53,9 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let (real, text) = read(&path, &shown)?;
     let found = {
         let set = credentials_file::parse(&text).map_err(|e| {
-            Error::Config(format!(
-                "cannot parse {shown}: {e}\n  hint: fix the file (the AWS SDKs read it the same way), then run `vault import` again"
+            Error::Config(Msg::hinted(
+                format!("cannot parse {shown}: {e}"),
+                "fix the file (the AWS SDKs read it the same way), then run `vault import` again",
             ))
         })?;
         if wanted.is_empty() {
@@ -90,9 +91,12 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             k.access_key_id == f.key.access_key_id && k.secret_access_key == f.key.secret_access_key
         });
         if !same {
-            return Err(Error::Other(format!(
-                "the key stored for {} does not read back as imported; {shown} is unchanged\n  hint: check the vault with `vault list` and run `vault import` again",
-                f.profile
+            return Err(Error::Other(Msg::hinted(
+                format!(
+                    "the key stored for {} does not read back as imported; {shown} is unchanged",
+                    f.profile
+                ),
+                "check the vault with `vault list` and run `vault import` again",
             )));
         }
     }
@@ -123,9 +127,10 @@ fn credentials_path() -> Result<PathBuf> {
     let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     let home = env("HOME").map(PathBuf::from);
     let no_home = || {
-        Error::Config(
-            "HOME is not set, so there is no ~/.aws/credentials\n  hint: set AWS_SHARED_CREDENTIALS_FILE to the credentials file".into(),
-        )
+        Error::Config(Msg::hinted(
+            "HOME is not set, so there is no ~/.aws/credentials",
+            "set AWS_SHARED_CREDENTIALS_FILE to the credentials file",
+        ))
     };
     match env("AWS_SHARED_CREDENTIALS_FILE").map(PathBuf::from) {
         Some(p) => match p.strip_prefix("~") {
@@ -146,16 +151,18 @@ fn read(path: &Path, shown: &str) -> Result<(PathBuf, Zeroizing<String>)> {
     let real = match std::fs::canonicalize(path) {
         Ok(r) => r,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Config(format!(
-                "there is no AWS credentials file at {shown}\n  hint: set AWS_SHARED_CREDENTIALS_FILE to the file that holds your keys"
+            return Err(Error::Config(Msg::hinted(
+                format!("there is no AWS credentials file at {shown}"),
+                "set AWS_SHARED_CREDENTIALS_FILE to the file that holds your keys",
             )))
         }
         Err(e) => return Err(io("reading the AWS credentials file", e)),
     };
     let meta = std::fs::metadata(&real).map_err(|e| io("reading the AWS credentials file", e))?;
     if !meta.is_file() {
-        return Err(Error::Config(format!(
-            "{shown} is not a regular file\n  hint: point AWS_SHARED_CREDENTIALS_FILE at the credentials file"
+        return Err(Error::Config(Msg::hinted(
+            format!("{shown} is not a regular file"),
+            "point AWS_SHARED_CREDENTIALS_FILE at the credentials file",
         )));
     }
     let bytes = std::fs::read(&real).map_err(|e| io("reading the AWS credentials file", e))?;
@@ -163,8 +170,9 @@ fn read(path: &Path, shown: &str) -> Result<(PathBuf, Zeroizing<String>)> {
         Ok(s) => Ok((real, Zeroizing::new(s))),
         Err(e) => {
             e.into_bytes().zeroize();
-            Err(Error::Config(format!(
-                "{shown} is not UTF-8 text\n  hint: the AWS SDKs ignore such a file; fix its encoding first"
+            Err(Error::Config(Msg::hinted(
+                format!("{shown} is not UTF-8 text"),
+                "the AWS SDKs ignore such a file; fix its encoding first",
             )))
         }
     }
@@ -198,9 +206,9 @@ fn select(
         // Skipped with a warning, or an error for a profile named with --profile.
         let skip = |why: &str| -> Result<()> {
             if explicit {
-                Err(Error::Config(format!(
-                    "cannot import profile {shown_name} from {shown}: {why}"
-                )))
+                Err(Error::Config(
+                    format!("cannot import profile {shown_name} from {shown}: {why}").into(),
+                ))
             } else {
                 eprintln!("vault: skipping {shown_name}: {why}");
                 Ok(())
@@ -279,17 +287,18 @@ fn skip_conflicts(
             out.push(f);
             continue;
         }
-        let why = format!(
-            "the vault already holds a different key for it\n  hint: `vault remove {0}` first to replace the stored key with the file's",
+        let why = "the vault already holds a different key for it";
+        let hint = format!(
+            "`vault remove {}` first to replace the stored key with the file's",
             f.profile
         );
         if explicit {
-            return Err(Error::Config(format!(
-                "cannot import profile {}: {why}",
-                f.profile
+            return Err(Error::Config(Msg::hinted(
+                format!("cannot import profile {}: {why}", f.profile),
+                hint,
             )));
         }
-        eprintln!("vault: skipping {}: {why}", f.profile);
+        eprintln!("vault: skipping {}: {why}\n  hint: {hint}", f.profile);
     }
     Ok(out)
 }
@@ -301,9 +310,12 @@ fn store(unlocked: &Unlocked<'_>, f: &Found) -> Result<()> {
     let _lock = unlocked.lock(&name)?;
     let stored = unlocked.get(&name)?.and_then(|i| i.key);
     if conflicts(stored.as_ref(), &f.key) {
-        return Err(Error::Other(format!(
-            "the key stored for {} changed while importing; nothing was removed from the plaintext file\n  hint: run `vault import` again",
-            f.profile
+        return Err(Error::Other(Msg::hinted(
+            format!(
+                "the key stored for {} changed while importing; nothing was removed from the plaintext file",
+                f.profile,
+            ),
+            "run `vault import` again",
         )));
     }
     let key = match stored {
@@ -334,8 +346,9 @@ fn remove_plaintext(
         credentials_file::check_removed(&before, &after, profiles)
     };
     check().map_err(|e| {
-        Error::Other(format!(
-            "removing the keys from {shown} would change more than those keys ({e}); the file is unchanged and the keys are in the vault\n  hint: remove the aws_access_key_id / aws_secret_access_key lines by hand"
+        Error::Other(Msg::hinted(
+            format!("removing the keys from {shown} would change more than those keys ({e}); the file is unchanged and the keys are in the vault"),
+            "remove the aws_access_key_id / aws_secret_access_key lines by hand",
         ))
     })?;
     let now = Zeroizing::new(std::fs::read(real).map_err(|e| Error::Io {
@@ -344,8 +357,11 @@ fn remove_plaintext(
         source: e,
     })?);
     if now.as_slice() != text.as_bytes() {
-        return Err(Error::Other(format!(
-            "{shown} changed while importing; it is unchanged and the keys are in the vault\n  hint: run `vault import --remove-plaintext` again"
+        return Err(Error::Other(Msg::hinted(
+            format!(
+                "{shown} changed while importing; it is unchanged and the keys are in the vault"
+            ),
+            "run `vault import --remove-plaintext` again",
         )));
     }
     if new.as_str() == text {

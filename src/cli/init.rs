@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::vault::crypto::MasterIdentity;
 use crate::vault::slot::KdfParams;
 use crate::vault::Vault;
@@ -87,9 +87,12 @@ fn recovered(vault: &Vault, path: &std::path::Path) -> Result<MasterIdentity> {
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .unwrap_or("");
     let master = MasterIdentity::parse(line).map_err(|_| {
-        Error::Usage(format!(
-            "{} does not hold an age identity (AGE-SECRET-KEY-1...)\n  hint: pass the file `vault recover` printed",
-            path.display()
+        Error::Usage(Msg::hinted(
+            format!(
+                "{} does not hold an age identity (AGE-SECRET-KEY-1...)",
+                path.display()
+            ),
+            "pass the file `vault recover` printed",
         ))
     })?;
     let names = vault.names()?;
@@ -110,8 +113,11 @@ fn recovered(vault: &Vault, path: &std::path::Path) -> Result<MasterIdentity> {
     if tried == 0 {
         return Ok(master);
     }
-    Err(Error::Usage(format!(
-        "the identity in {} opens none of the vault's {tried} item(s); nothing changed\n  hint: it is the recovery identity of another vault; find the one `vault recover` printed for this vault",
-        path.display()
+    Err(Error::Usage(Msg::hinted(
+        format!(
+            "the identity in {} opens none of the vault's {tried} item(s); nothing changed",
+            path.display(),
+        ),
+        "it is the recovery identity of another vault; find the one `vault recover` printed for this vault",
     )))
 }

@@ -139,7 +139,7 @@ fn profile_rows(vault: &crate::vault::Vault, sessions: &[Listed]) -> Vec<Row> {
         Err(e) => {
             eprintln!(
                 "vault: warning: not listing the AWS config's profiles: {}",
-                crate::sanitize_message(&e.to_string())
+                crate::sanitize_message(&e.report())
             );
             return vec![];
         }

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::aws::{self, federation, profile::Config, Request};
-use crate::error::Result;
+use crate::error::{Msg, Result};
 use crate::secret::Secret;
 use crate::settings::Settings;
 
@@ -57,9 +57,10 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
         None => None,
         Some(v) if v.is_empty() => None,
         Some(v) => Some(v.into_string().map_err(|_| {
-            crate::error::Error::Config(
-                "AWS_ENDPOINT_URL_SIGNIN is not UTF-8\n  hint: set it to the federation endpoint's URL, or unset it".into(),
-            )
+            crate::error::Error::Config(Msg::hinted(
+                "AWS_ENDPOINT_URL_SIGNIN is not UTF-8",
+                "set it to the federation endpoint's URL, or unset it",
+            ))
         })?),
     };
     if let Some(base) = &signin_override {
@@ -77,6 +78,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
         sts_endpoint_overridden: ctx.sts_endpoint_overridden,
         prompt: args.prompt.unwrap_or_default(),
         interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        browser: ctx.browser.clone(),
     };
     let url = rt.block_on(async {
         let config = Config::load().await?;
@@ -103,7 +105,12 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
     if args.stdout {
         return super::print(format_args!("{}\n", url.expose()));
     }
-    crate::browser::open_and_check(url.expose(), "--stdout", OPENER_WAIT)?;
+    crate::browser::open_and_check(
+        ctx.browser.as_deref(),
+        url.expose(),
+        "--stdout",
+        OPENER_WAIT,
+    )?;
     tracing::info!(
         "opened the console sign-in for {} in the browser",
         args.profile

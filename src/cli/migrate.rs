@@ -19,10 +19,9 @@ pub struct Args {
 /// Runs `vault migrate`.
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     if ctx.backend.kind == args.to {
-        return Err(Error::Usage(format!(
-            "the vault is already on the {} backend",
-            args.to
-        )));
+        return Err(Error::Usage(
+            format!("the vault is already on the {} backend", args.to).into(),
+        ));
     }
     let src = backend(ctx, false)?;
     let to = BackendSpec {

@@ -62,7 +62,7 @@ pub struct Cli {
 }
 
 fn parse_backend(s: &str) -> std::result::Result<BackendKind, String> {
-    s.parse().map_err(|e: Error| e.to_string())
+    s.parse().map_err(|e: Error| e.report())
 }
 
 /// Options every subcommand takes (under their own heading in every `--help`).
@@ -208,7 +208,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::Other(format!("starting the async runtime: {e}")))
+        .map_err(|e| Error::Other(format!("starting the async runtime: {e}").into()))
 }
 
 #[cfg(test)]

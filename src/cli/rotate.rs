@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use crate::aws::profile::Config;
 use crate::aws::{cache, iam, sts::Sts};
 use crate::creds::Credentials;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::vault::item::{Item, LongTermKey};
 use crate::vault::{key_name, Busy};
 
@@ -47,14 +47,13 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
     rt.block_on(async {
         let config = Config::load().await?;
         let profile_region = config.settings(&args.profile)?.and_then(|s| s.region);
-        let region = crate::aws::region(
-            None,
-            profile_region.as_deref(),
-            ctx.aws_region.as_deref(),
-        );
+        let region = crate::aws::region(None, profile_region.as_deref(), ctx.aws_region.as_deref());
         let sts = Sts::new(&args.profile, &region.sts).await;
         let settings = config.settings(&args.profile)?.unwrap_or_default();
-        let serial = settings.mfa_serial.clone().or_else(|| item.mfa_serial.clone());
+        let serial = settings
+            .mfa_serial
+            .clone()
+            .or_else(|| item.mfa_serial.clone());
         // With MFA: one session, made with the old key, signs the IAM calls of the old key
         // (CreateAccessKey, and DeleteAccessKey at the end).
         let signer = match &serial {
@@ -90,12 +89,18 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
             rotated: Some(OffsetDateTime::now_utc()),
         };
         unlocked.put(&name, &Item::key(stored)).map_err(|e| {
-            Error::Other(format!(
-                "IAM created {} but storing it failed: {e}\n  hint: delete that key in IAM; the old key still works",
-                new.access_key_id
+            Error::Other(Msg::hinted(
+                format!(
+                    "IAM created {} but storing it failed: {e}",
+                    new.access_key_id
+                ),
+                "delete that key in IAM; the old key still works",
             ))
         })?;
-        eprintln!("vault: stored the new key {} for {}", new.access_key_id, args.profile);
+        eprintln!(
+            "vault: stored the new key {} for {}",
+            new.access_key_id, args.profile
+        );
         // Sessions made from the old key are keyed by it and unreachable now: drop them, and
         // only them (other profiles' sessions stay good).
         let doomed = cache::sessions_made_from(&unlocked, &cache::key_fingerprint(&sealed))?;
@@ -114,13 +119,16 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
             &new.user,
             &old.access_key_id,
         )
-            .await
-            .map_err(|e| {
-                Error::StsRefused(format!(
-                    "the new key is stored, but deleting the old key {} failed: {e}\n  hint: delete it in the IAM console",
+        .await
+        .map_err(|e| {
+            Error::StsRefused(Msg::hinted(
+                format!(
+                    "the new key is stored, but deleting the old key {} failed: {e}",
                     old.access_key_id
-                ))
-            })?;
+                ),
+                "delete it in the IAM console",
+            ))
+        })?;
         eprintln!("vault: deleted the old key {}", old.access_key_id);
         Ok(())
     })

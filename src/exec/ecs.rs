@@ -43,11 +43,11 @@ impl Endpoint {
     /// Binds 127.0.0.1 on a random port with a fresh random token.
     pub async fn bind() -> Result<Endpoint> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
-            crate::error::Error::Other(format!("binding the credential endpoint: {e}"))
+            crate::error::Error::Other(format!("binding the credential endpoint: {e}").into())
         })?;
         let port = listener
             .local_addr()
-            .map_err(|e| crate::error::Error::Other(e.to_string()))?
+            .map_err(|e| crate::error::Error::Other(e.to_string().into()))?
             .port();
         let mut raw = Zeroizing::new([0u8; 32]);
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut *raw);
@@ -139,7 +139,7 @@ impl Endpoint {
                 Err(e) => {
                     tracing::warn!("credential endpoint: cannot provide credentials: {e}");
                     // JSON-encoded (not quote-mangled): the SDK shows the message as sent.
-                    let msg = serde_json::json!({ "message": e.to_string() }).to_string();
+                    let msg = serde_json::json!({ "message": e.report() }).to_string();
                     (500, Zeroizing::new(msg))
                 }
             },

@@ -24,7 +24,7 @@ use time::format_description::well_known::Rfc3339;
 use zeroize::Zeroizing;
 
 use crate::aws::Resolved;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 
 /// The nesting guard variable.
 pub const GUARD: &str = "AWS_VAULT";
@@ -84,9 +84,12 @@ const STALE: &[&str] = &[
 /// Refuses to run inside another `vault exec`.
 pub fn check_not_nested(parent: &[(OsString, OsString)]) -> Result<()> {
     if let Some((_, v)) = parent.iter().find(|(k, _)| k == GUARD) {
-        return Err(Error::Usage(format!(
-            "already inside `vault exec` for {:?} ({GUARD} is set)\n  hint: exit that shell first, or unset {GUARD} if it is stale",
-            crate::sanitize(&v.to_string_lossy())
+        return Err(Error::Usage(Msg::hinted(
+            format!(
+                "already inside `vault exec` for {:?} ({GUARD} is set)",
+                crate::sanitize(&v.to_string_lossy())
+            ),
+            format!("exit that shell first, or unset {GUARD} if it is stale"),
         )));
     }
     Ok(())
@@ -231,8 +234,8 @@ pub async fn run_forwarding(
     ];
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for (kind, sig) in kinds {
-        let mut stream =
-            signal(kind).map_err(|e| Error::Other(format!("installing signal handlers: {e}")))?;
+        let mut stream = signal(kind)
+            .map_err(|e| Error::Other(format!("installing signal handlers: {e}").into()))?;
         let tx = tx.clone();
         tokio::spawn(async move {
             while stream.recv().await.is_some() {
@@ -256,7 +259,7 @@ pub async fn run_forwarding(
     let status = loop {
         tokio::select! {
             () = &mut alongside, if !alongside_done => alongside_done = true,
-            status = child.wait() => break status.map_err(|e| Error::Other(format!("waiting for the child: {e}")))?,
+            status = child.wait() => break status.map_err(|e| Error::Other(format!("waiting for the child: {e}").into()))?,
             Some(sig) = rx.recv() => {
                 if let Some(pid) = pid {
                     tracing::debug!("forwarding signal {sig:?} to the child");

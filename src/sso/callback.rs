@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::secret::Secret;
 
 /// The callback path (the emulator and the service accept loopback redirects to it).
@@ -26,12 +26,15 @@ pub struct Callback {
 impl Callback {
     /// Binds 127.0.0.1 on a free port.
     pub async fn bind() -> Result<Callback> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(|e| Error::Other(format!("binding the sign-in callback on 127.0.0.1: {e}\n  hint: pass --use-device-code to sign in without a local listener")))?;
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.map_err(|e| {
+            Error::Other(Msg::hinted(
+                format!("binding the sign-in callback on 127.0.0.1: {e}"),
+                "pass --use-device-code to sign in without a local listener",
+            ))
+        })?;
         let port = listener
             .local_addr()
-            .map_err(|e| Error::Other(e.to_string()))?
+            .map_err(|e| Error::Other(e.to_string().into()))?
             .port();
         Ok(Callback { listener, port })
     }
@@ -57,9 +60,9 @@ impl Callback {
         };
         match tokio::time::timeout(timeout, wait).await {
             Ok(done) => done,
-            Err(_) => Err(Error::SsoLogin(format!(
-                "no sign-in came back from the browser within {} s\n  hint: run `vault sso login` again and finish signing in, or use --no-browser / --use-device-code",
-                timeout.as_secs()
+            Err(_) => Err(Error::SsoLogin(Msg::hinted(
+                format!("no sign-in came back from the browser within {} s", timeout.as_secs()),
+                "run `vault sso login` again and finish signing in, or use --no-browser / --use-device-code",
             ))),
         }
     }
@@ -123,9 +126,12 @@ async fn handle(mut stream: TcpStream, state: &Secret) -> Option<Result<Secret>>
             "Sign-in failed. You can close this tab and return to the terminal.\n",
         )
         .await;
-        return Some(Err(Error::StsRefused(format!(
-            "IAM Identity Center sign-in failed: {}\n  hint: run `vault sso login` again",
-            crate::sanitize(&e)
+        return Some(Err(Error::StsRefused(Msg::hinted(
+            format!(
+                "IAM Identity Center sign-in failed: {}",
+                crate::sanitize(&e)
+            ),
+            "run `vault sso login` again",
         ))));
     }
     let Some(code) = code else {

@@ -11,7 +11,7 @@ pub mod oidc;
 pub mod portal;
 pub mod token;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 
 /// The default `sso_registration_scopes`, as the AWS CLI's.
 pub const DEFAULT_SCOPE: &str = "sso:account:access";
@@ -55,9 +55,12 @@ pub struct Profile {
 }
 
 fn missing(profile: &str, keys: &[&str], hint: &str) -> Error {
-    Error::Config(format!(
-        "profile {profile:?} is configured for IAM Identity Center but is missing {}\n  hint: {hint}",
-        keys.join(", ")
+    Error::Config(Msg::hinted(
+        format!(
+            "profile {profile:?} is configured for IAM Identity Center but is missing {}",
+            keys.join(", ")
+        ),
+        hint.to_owned(),
     ))
 }
 
@@ -66,9 +69,10 @@ impl Session {
     /// a start URL and a region.
     pub fn from_section(name: &str, section: Option<SessionSection>) -> Result<Session> {
         let s = section.ok_or_else(|| {
-            Error::Config(format!(
-                "the sso-session {:?} is not in the AWS config\n  hint: add a [sso-session {0}] section with sso_start_url and sso_region (`aws configure sso-session` writes one)",
-                crate::sanitize(name)
+            let shown = crate::sanitize(name);
+            Error::Config(Msg::hinted(
+                format!("the sso-session {shown:?} is not in the AWS config"),
+                format!("add a [sso-session {shown:?}] section with sso_start_url and sso_region (`aws configure sso-session` writes one)"),
             ))
         })?;
         let mut absent = vec![];
@@ -79,10 +83,10 @@ impl Session {
             absent.push("sso_region");
         }
         if !absent.is_empty() {
-            return Err(Error::Config(format!(
-                "the sso-session {:?} is missing {}\n  hint: add them to its [sso-session {0}] section",
-                crate::sanitize(name),
-                absent.join(", ")
+            let shown = crate::sanitize(name);
+            return Err(Error::Config(Msg::hinted(
+                format!("the sso-session {shown:?} is missing {}", absent.join(", ")),
+                format!("add them to its [sso-session {shown:?}] section"),
             )));
         }
         Ok(Session {
@@ -146,9 +150,12 @@ impl Profile {
                     ("sso_region", &session.region),
                 ] {
                     if get(key).is_some_and(|v| &v != value) {
-                        return Err(Error::Config(format!(
-                            "profile {name:?}: {key} differs from the one in its sso-session {:?}\n  hint: remove {key} from the profile (the sso-session's is used)",
-                            crate::sanitize(&s)
+                        return Err(Error::Config(Msg::hinted(
+                            format!(
+                                "profile {name:?}: {key} differs from the one in its sso-session {:?}",
+                                crate::sanitize(&s),
+                            ),
+                            format!("remove {key} from the profile (the sso-session's is used)"),
                         )));
                     }
                 }
@@ -218,9 +225,12 @@ pub fn find_session(
             .settings(p)?
             .ok_or_else(|| Error::NoProfile(p.to_owned()))?;
         let sso = settings.sso.ok_or_else(|| {
-            Error::Config(format!(
-                "profile {:?} is not an IAM Identity Center profile (it has no sso_account_id / sso_role_name)\n  hint: name an sso-session instead: `vault sso login NAME`",
-                crate::sanitize(p)
+            Error::Config(Msg::hinted(
+                format!(
+                    "profile {:?} is not an IAM Identity Center profile (it has no sso_account_id / sso_role_name)",
+                    crate::sanitize(p),
+                ),
+                "name an sso-session instead: `vault sso login NAME`",
             ))
         })?;
         return Ok((sso.session, p.to_owned()));
@@ -230,13 +240,16 @@ pub fn find_session(
         Some(n) => n.to_owned(),
         None if sessions.len() == 1 => sessions[0].clone(),
         None => {
-            return Err(Error::Usage(format!(
-                "which sso-session? the AWS config has {}\n  hint: name one (`vault sso login NAME`) or pass --profile P",
-                if sessions.is_empty() {
-                    "none".to_owned()
-                } else {
-                    sessions.join(", ")
-                }
+            return Err(Error::Usage(Msg::hinted(
+                format!(
+                    "which sso-session? the AWS config has {}",
+                    if sessions.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        sessions.join(", ")
+                    }
+                ),
+                "name one (`vault sso login NAME`) or pass --profile P",
             )))
         }
     };
@@ -335,9 +348,11 @@ sso_role_name = r
             ("legacy-half", "missing sso_region"),
         ] {
             match c.settings(profile) {
-                Err(e @ Error::Config(_)) => {
-                    let m = e.to_string();
-                    assert!(m.contains(says) && m.contains("hint:"), "{profile}: {m}");
+                Err(Error::Config(m)) => {
+                    assert!(
+                        m.contains(says) && m.own_hint().is_some(),
+                        "{profile}: {m:?}"
+                    );
                 }
                 other => panic!("{profile}: {other:?}"),
             }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::Session;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::secret::Secret;
 use crate::vault::item::SsoToken;
 
@@ -128,14 +128,17 @@ impl Oidc {
         }
         let params = params
             .build()
-            .map_err(|e| Error::Config(format!("the OIDC endpoint: {e}")))?;
+            .map_err(|e| Error::Config(format!("the OIDC endpoint: {e}").into()))?;
         let resolved = aws_sdk_ssooidc::config::endpoint::DefaultResolver::new()
             .resolve_endpoint(&params)
             .await
             .map_err(|e| {
-                Error::Config(format!(
-                    "resolving the IAM Identity Center OIDC endpoint for {}: {e}\n  hint: check sso_region and AWS_ENDPOINT_URL_SSO_OIDC",
-                    crate::sanitize(&self.region)
+                Error::Config(Msg::hinted(
+                    format!(
+                        "resolving the IAM Identity Center OIDC endpoint for {}: {e}",
+                        crate::sanitize(&self.region)
+                    ),
+                    "check sso_region and AWS_ENDPOINT_URL_SSO_OIDC",
                 ))
             })?;
         Ok(resolved.url().trim_end_matches('/').to_owned())
@@ -162,9 +165,10 @@ impl Oidc {
             .await
             .map_err(|e| oidc_error("RegisterClient", e))?;
         let (Some(id), Some(secret)) = (out.client_id(), out.client_secret()) else {
-            return Err(Error::StsRefused(
-                "IAM Identity Center RegisterClient returned no client\n  hint: check AWS_ENDPOINT_URL_SSO_OIDC / sso_region".into(),
-            ));
+            return Err(Error::StsRefused(Msg::hinted(
+                "IAM Identity Center RegisterClient returned no client",
+                "check AWS_ENDPOINT_URL_SSO_OIDC / sso_region",
+            )));
         };
         Ok(Registration {
             client_id: id.to_owned(),
@@ -245,10 +249,15 @@ impl Oidc {
                 },
             }
         }
-        Err(Error::SsoLogin(format!(
-            "the device code for the sso-session {} expired before it was approved\n  hint: run `{}` again and approve the code in time",
-            crate::sanitize(&session.name),
-            session.login_hint(None)
+        Err(Error::SsoLogin(Msg::hinted(
+            format!(
+                "the device code for the sso-session {} expired before it was approved",
+                crate::sanitize(&session.name)
+            ),
+            format!(
+                "run `{}` again and approve the code in time",
+                session.login_hint(None)
+            ),
         )))
     }
 
@@ -403,10 +412,13 @@ where
     match &e {
         SdkError::ServiceError(se) => {
             let err = se.err();
-            Error::StsRefused(format!(
-                "{service} {op} refused: {}: {}\n  hint: see the message above; `vault sso login` signs in again",
-                crate::sanitize(err.code().unwrap_or("Unknown")),
-                crate::sanitize(err.message().unwrap_or(""))
+            Error::StsRefused(Msg::hinted(
+                format!(
+                    "{service} {op} refused: {}: {}",
+                    crate::sanitize(err.code().unwrap_or("Unknown")),
+                    crate::sanitize(err.message().unwrap_or(""))
+                ),
+                "see the message above; `vault sso login` signs in again",
             ))
         }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
@@ -416,30 +428,20 @@ where
                 s += &format!(": {c}");
                 cur = c.source();
             }
-            Error::StsUnreachable(format!(
-                "{service} {op}: could not reach the endpoint: {}\n  hint: check the network, sso_region and {endpoint_var}",
-                crate::sanitize(&s)
+            Error::StsUnreachable(Msg::hinted(
+                format!(
+                    "{service} {op}: could not reach the endpoint: {}",
+                    crate::sanitize(&s)
+                ),
+                format!("check the network, sso_region and {endpoint_var}"),
             ))
         }
-        _ => Error::StsRefused(format!(
-            "{service} {op} failed: {}\n  hint: check sso_region and {endpoint_var}",
-            crate::sanitize(&e.to_string())
+        _ => Error::StsRefused(Msg::hinted(
+            format!("{service} {op} failed: {}", crate::sanitize(&e.to_string())),
+            format!("check sso_region and {endpoint_var}"),
         )),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pkce_challenge_is_rfc7636_s256() {
-        // RFC 7636 appendix B.
-        let v = Secret::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
-        assert_eq!(challenge(&v), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
-        let (a, b) = (random_token(), random_token());
-        assert_ne!(a, b);
-        assert_eq!(a.expose().len(), 64);
-        assert_eq!(encode("a b/c:d"), "a%20b%2Fc%3Ad");
-    }
-}
+mod tests;

@@ -6,7 +6,7 @@
 use aws_sdk_sso::error::{ProvideErrorMetadata, SdkError};
 use time::OffsetDateTime;
 
-use crate::error::Error;
+use crate::error::{Error, Msg};
 use crate::secret::Secret;
 use crate::vault::item::Session;
 
@@ -84,10 +84,13 @@ impl Portal {
             .await
             .map_err(|e| portal_error("GetRoleCredentials", e))?;
         let refused = |what: &str| {
-            PortalError::Other(Error::StsRefused(format!(
-                "IAM Identity Center GetRoleCredentials for {}/{} returned {what}\n  hint: AWS_ENDPOINT_URL_SSO may not point at the portal; nothing was cached",
-                crate::sanitize(account_id),
-                crate::sanitize(role_name)
+            PortalError::Other(Error::StsRefused(Msg::hinted(
+                format!(
+                    "IAM Identity Center GetRoleCredentials for {}/{} returned {what}",
+                    crate::sanitize(account_id),
+                    crate::sanitize(role_name)
+                ),
+                "AWS_ENDPOINT_URL_SSO may not point at the portal; nothing was cached",
             )))
         };
         let c = out

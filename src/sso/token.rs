@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::oidc::{Oidc, Registration, TokenError, AUTH_CODE, DEVICE_CODE};
 use super::portal::{Portal, PortalError};
 use super::Session;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::secret::Secret;
 use crate::vault::item::{Item, Session as RoleSession, SsoToken};
 use crate::vault::Unlocked;
@@ -30,6 +30,8 @@ pub struct Login {
     pub device_code: bool,
     /// How long to wait for the browser (or the device approval is bounded by its expiry).
     pub timeout: Duration,
+    /// `BROWSER`: the program that opens the URL.
+    pub browser: Option<std::ffi::OsString>,
 }
 
 impl Default for Login {
@@ -38,6 +40,7 @@ impl Default for Login {
             no_browser: false,
             device_code: false,
             timeout: Duration::from_secs(300),
+            browser: None,
         }
     }
 }
@@ -52,6 +55,8 @@ pub struct Need<'a> {
     pub profile: &'a str,
     /// Whether a sign-in may be started.
     pub interactive: bool,
+    /// `BROWSER`, for that sign-in.
+    pub browser: Option<&'a std::ffi::OsStr>,
 }
 
 /// The early-refresh rule of sessions, for access tokens.
@@ -103,11 +108,13 @@ fn lock(vault: &Unlocked<'_>, session: &Session) -> Result<vault_backends::LockG
             said = true;
         }
         if start.elapsed() > LOCK_WAIT {
-            return Err(Error::SsoLogin(format!(
-                "another vault process has been signing in to the sso-session {} for {} s\n  hint: finish that sign-in, or run `{}`",
-                crate::sanitize(&session.name),
-                LOCK_WAIT.as_secs(),
-                session.login_hint(None)
+            return Err(Error::SsoLogin(Msg::hinted(
+                format!(
+                    "another vault process has been signing in to the sso-session {} for {} s",
+                    crate::sanitize(&session.name),
+                    LOCK_WAIT.as_secs()
+                ),
+                format!("finish that sign-in, or run `{}`", session.login_hint(None)),
             )));
         }
         std::thread::sleep(Duration::from_millis(25));
@@ -177,20 +184,26 @@ pub async fn access_token(
         "vault: the sso-session {} needs a sign-in",
         crate::sanitize(&need.session.name)
     );
-    login_locked(vault, &oidc, need.session, old.as_ref(), &Login::default()).await
+    let how = Login {
+        browser: need.browser.map(Into::into),
+        ..Login::default()
+    };
+    login_locked(vault, &oidc, need.session, old.as_ref(), &how).await
 }
 
 /// The exit-79 error of a sign-in nobody can see.
 fn needs_login(session: &Session, profile: &str, expired: bool) -> Error {
-    Error::SsoLogin(format!(
-        "the IAM Identity Center sso-session {} {} and there is no terminal to sign in on\n  hint: {}",
-        crate::sanitize(&session.name),
-        if expired {
-            "has expired and cannot be refreshed"
-        } else {
-            "is not signed in"
-        },
-        session.login_hint(Some(profile))
+    Error::SsoLogin(Msg::hinted(
+        format!(
+            "the IAM Identity Center sso-session {} {} and there is no terminal to sign in on",
+            crate::sanitize(&session.name),
+            if expired {
+                "has expired and cannot be refreshed"
+            } else {
+                "is not signed in"
+            }
+        ),
+        session.login_hint(Some(profile)).to_string(),
     ))
 }
 
@@ -242,7 +255,7 @@ async fn login_locked(
             crate::sanitize(&device.user_code)
         );
         if !how.no_browser {
-            open(&device.verification_uri_complete);
+            open(how.browser.as_deref(), &device.verification_uri_complete);
         }
         oidc.poll_device(session, &reg, &device).await?
     } else {
@@ -269,7 +282,7 @@ async fn login_locked(
                 "vault: signing in to {} in your browser (--no-browser prints the URL instead)",
                 crate::sanitize(&session.start_url)
             );
-            let child = crate::browser::open(&url, "--no-browser")?;
+            let child = crate::browser::open(how.browser.as_deref(), &url, "--no-browser")?;
             std::thread::spawn(move || {
                 let mut child = child;
                 child.wait()
@@ -290,8 +303,8 @@ async fn login_locked(
 }
 
 /// Opens `url` for the device flow; a failure is only a warning (the URL is printed).
-fn open(url: &str) {
-    match crate::browser::open(url, "--no-browser") {
+fn open(browser: Option<&std::ffi::OsStr>, url: &str) {
+    match crate::browser::open(browser, url, "--no-browser") {
         Ok(child) => {
             std::thread::spawn(move || {
                 let mut child = child;
@@ -334,18 +347,27 @@ pub async fn role_credentials(
             Err(PortalError::Unauthorized) => {
                 drop_token(vault, need.session, &token.access_token)?;
                 if need.interactive {
-                    let t = login(vault, need.session, need.profile, &Login::default()).await?;
+                    let how = Login {
+                        browser: need.browser.map(Into::into),
+                        ..Login::default()
+                    };
+                    let t = login(vault, need.session, need.profile, &how).await?;
                     let oidc = Oidc::new(need.session, need.profile).await;
                     return Portal::new(oidc.sdk_config())
                         .role_credentials(&t.access_token, account_id, role_name, serves)
                         .await
                         .map_err(|e| match e {
                             PortalError::Other(e) => e,
-                            PortalError::Unauthorized => Error::StsRefused(format!(
-                                "IAM Identity Center refused a fresh token for {}/{}\n  hint: check the account id and role name of profile {}",
-                                crate::sanitize(account_id),
-                                crate::sanitize(role_name),
-                                crate::sanitize(need.profile)
+                            PortalError::Unauthorized => Error::StsRefused(Msg::hinted(
+                                format!(
+                                    "IAM Identity Center refused a fresh token for {}/{}",
+                                    crate::sanitize(account_id),
+                                    crate::sanitize(role_name)
+                                ),
+                                format!(
+                                    "check the account id and role name of profile {}",
+                                    crate::sanitize(need.profile)
+                                ),
                             )),
                         });
                 }

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::crypto::MasterIdentity;
 use super::Vault;
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 
 /// The descriptor's item name.
 pub const ITEM: &str = "slot.keychain";
@@ -42,9 +42,9 @@ fn digest(identity: &MasterIdentity) -> String {
 
 fn parse_store(name: &str) -> Result<Store> {
     Store::parse(name).ok_or_else(|| {
-        Error::Usage(format!(
-            "unknown keychain store {:?}\n  hint: use secret-service, keyutils or macos",
-            crate::sanitize(name)
+        Error::Usage(Msg::hinted(
+            format!("unknown keychain store {:?}", crate::sanitize(name)),
+            "use secret-service, keyutils or macos",
         ))
     })
 }
@@ -92,7 +92,7 @@ impl Vault {
             account,
             sha256: digest(master),
         };
-        let bytes = serde_json::to_vec(&d).map_err(|e| Error::Other(e.to_string()))?;
+        let bytes = serde_json::to_vec(&d).map_err(|e| Error::Other(e.to_string().into()))?;
         if let Err(e) = self.backend.set(ITEM, &bytes) {
             let _ = keychain.remove(&d.account);
             return Err(e.into());
@@ -132,9 +132,12 @@ impl Vault {
         self.check_no_rekey()?;
         let keychain = KeychainBackend::open_for_secrets(parse_store(&d.store)?, SERVICE)?;
         let Some(bytes) = keychain.get(&d.account)?.map(Zeroizing::new) else {
-            return Err(Error::Other(format!(
-                "the keychain slot's identity is missing from {}\n  hint: `vault slot remove keychain`, then `vault slot add keychain`",
-                keychain.location()
+            return Err(Error::Other(Msg::hinted(
+                format!(
+                    "the keychain slot's identity is missing from {}",
+                    keychain.location()
+                ),
+                "`vault slot remove keychain`, then `vault slot add keychain`",
             )));
         };
         let text = std::str::from_utf8(&bytes).map_err(|_| Error::Tampered {

@@ -12,7 +12,7 @@ use vault_backends::Backend;
 
 use super::names::SESSION_PREFIX;
 use super::{record_backend, SLOT};
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::settings::BackendKind;
 
 /// Moves the vault in `vault_dir` from `src` (of kind `from_kind`) to `dst` (of kind
@@ -35,9 +35,9 @@ pub fn migrate(
     // is copied first, so an interrupted run of this migration is recognised and resumed.
     match dst.get(SLOT)? {
         Some(theirs) if theirs != slot && !force => {
-            return Err(Error::Usage(format!(
-                "{} already holds another vault\n  hint: point this one elsewhere (VAULT_KEYCHAIN_SERVICE, VAULT_PASS_PREFIX, keychain_service or pass_prefix in the config file), or pass --force to overwrite that vault's items",
-                dst.location()
+            return Err(Error::Usage(Msg::hinted(
+                format!("{} already holds another vault", dst.location()),
+                "point this one elsewhere (VAULT_KEYCHAIN_SERVICE, VAULT_PASS_PREFIX, keychain_service or pass_prefix in the config file), or pass --force to overwrite that vault's items",
             )));
         }
         Some(_) if !force => eprintln!(
@@ -54,16 +54,14 @@ pub fn migrate(
     names.sort_by_key(|n| n != SLOT);
     for name in &names {
         let bytes = src.get(name)?.ok_or_else(|| {
-            Error::Other(format!(
-                "{name} vanished during the migration; run it again"
-            ))
+            Error::Other(format!("{name} vanished during the migration; run it again").into())
         })?;
         dst.set(name, &bytes)?;
         if dst.get(name)?.as_deref() != Some(&bytes[..]) {
             return Err(Error::Other(format!(
                 "{name} read back differently from the {} backend; nothing was removed from {from_kind}",
                 to_kind
-            )));
+            ).into()));
         }
     }
     record_backend(vault_dir, to_kind)?;

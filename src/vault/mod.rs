@@ -15,7 +15,7 @@ use crate::secret::Secret;
 use vault_backends::{Backend, FileBackend};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Msg, Result};
 use crate::settings::{BackendKind, BackendSpec, Settings};
 use crypto::MasterIdentity;
 use item::Item;
@@ -296,9 +296,10 @@ impl Vault {
         params: KdfParams,
     ) -> Result<()> {
         if self.slot()? != read || self.backend.contains(rekey::REKEY_SLOT)? {
-            return Err(Error::Other(
-                "the passphrase slot changed while this command ran (another passwd or rekey), so nothing was written\n  hint: run the command again".into(),
-            ));
+            return Err(Error::Other(Msg::hinted(
+                "the passphrase slot changed while this command ran (another passwd or rekey), so nothing was written",
+                "run the command again",
+            )));
         }
         let slot = master
             .seal_slot(passphrase, params)
@@ -353,9 +354,12 @@ impl Unlocked<'_> {
     pub fn put(&self, name: &str, item: &Item) -> Result<()> {
         let ct = self.sealer.seal(&item.bound(name).to_bytes())?;
         if ct.len() as u64 > vault_backends::MAX_ITEM {
-            return Err(Error::Usage(format!(
-                "item {name} would be {} bytes sealed, more than a vault item may be (64 KiB), so nothing was written\n  hint: shorten what makes it large (an MFA serial, a session tag)",
-                ct.len()
+            return Err(Error::Usage(Msg::hinted(
+                format!(
+                    "item {name} would be {} bytes sealed, more than a vault item may be (64 KiB), so nothing was written",
+                    ct.len(),
+                ),
+                "shorten what makes it large (an MFA serial, a session tag)",
             )));
         }
         self.vault.backend.set(name, &ct)?;

@@ -35,12 +35,14 @@ impl KeychainBackend {
             .and_then(|ring| ring.search(&format!("keyring:{name}@{}", self.service)))
             .is_ok();
         if found {
-            return Err(Error::Other(format!(
-                "{} holds {name}, but this process cannot use it: it has no session keyring \
-                 of its own\n  hint: {}",
-                self.location(),
-                self.which.access_hint()
-            )));
+            return Err(Error::hinted(
+                format!(
+                    "{} holds {name}, but this process cannot use it: it has no session \
+                     keyring of its own",
+                    self.location(),
+                ),
+                self.which.access_hint(),
+            ));
         }
         Ok(())
     }
@@ -48,11 +50,10 @@ impl KeychainBackend {
     /// The names of this service's keys in the session keyring and the persistent keyring.
     pub(super) fn list_keyutils(&self) -> Result<Vec<String>, Error> {
         let access = |e: linux_keyutils::KeyError| {
-            Error::Other(format!(
-                "{}: listing the session keyring: {e:?}\n  hint: {}",
-                self.location(),
-                self.which.access_hint()
-            ))
+            Error::hinted(
+                format!("{}: listing the session keyring: {e:?}", self.location()),
+                self.which.access_hint(),
+            )
         };
         let suffix = format!("@{}", self.service);
         let mut names = Vec::new();

@@ -111,10 +111,10 @@ impl Store {
     /// Builds the keyring-core store; fails when it cannot be reached.
     fn build(self) -> Result<Arc<CredentialStore>, Error> {
         let unavailable = |what: &str| {
-            Error::Other(format!(
-                "the {what} keychain store is not available on this operating system\n  \
-                 hint: use `keychain` (this system's own store), pass, file or helper:NAME"
-            ))
+            Error::hinted(
+                format!("the {what} keychain store is not available on this operating system"),
+                "use `keychain` (this system's own store), pass, file or helper:NAME",
+            )
         };
         match self {
             #[cfg(target_os = "linux")]
@@ -251,23 +251,28 @@ impl KeychainBackend {
     /// Maps a keyring error to a message that says what failed and what to do.
     fn error(&self, name: &str, e: KError) -> Error {
         match e {
-            KError::NoStorageAccess(inner) => Error::Other(format!(
-                "{} ({name}): {}\n  hint: {}",
-                self.location(),
-                crate::process::sanitize(inner.to_string().as_bytes()),
-                self.which.access_hint()
-            )),
+            KError::NoStorageAccess(inner) => Error::hinted(
+                format!(
+                    "{} ({name}): {}",
+                    self.location(),
+                    crate::process::sanitize(inner.to_string().as_bytes()),
+                ),
+                self.which.access_hint(),
+            ),
             KError::Ambiguous(entries) => self.ambiguous(name, entries.len()),
             other => {
                 let text = one_line(&other);
-                let hint = if self.which == Store::Keyutils && text.contains("Quota") {
-                    "\n  hint: the kernel caps each user's keys (/proc/sys/kernel/keys/maxbytes and \
-                     maxkeys, 20,000 bytes and 200 keys by default for users other than root): \
-                     remove items, raise the limits, or use another backend"
+                let message = format!("{} ({name}): {text}", self.location());
+                if self.which == Store::Keyutils && text.contains("Quota") {
+                    Error::hinted(
+                        message,
+                        "the kernel caps each user's keys (/proc/sys/kernel/keys/maxbytes and \
+                         maxkeys, 20,000 bytes and 200 keys by default for users other than \
+                         root): remove items, raise the limits, or use another backend",
+                    )
                 } else {
-                    ""
-                };
-                Error::Other(format!("{} ({name}): {text}{hint}", self.location()))
+                    Error::Other(message)
+                }
             }
         }
     }

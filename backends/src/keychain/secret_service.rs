@@ -39,12 +39,10 @@ impl KeychainBackend {
         use secret_service::EncryptionType;
         let conn = self.plain.clone()?;
         let fail = |e: secret_service::Error| {
-            Error::Other(format!(
-                "{} ({name}): {}\n  hint: {}",
-                self.location(),
-                one_line(&e),
-                self.which.access_hint()
-            ))
+            Error::hinted(
+                format!("{} ({name}): {}", self.location(), one_line(&e)),
+                self.which.access_hint(),
+            )
         };
         let read = || -> Result<Option<Vec<u8>>, Error> {
             self.entry_name(name)?;
@@ -78,12 +76,10 @@ impl KeychainBackend {
     pub(super) fn list_secret_service(&self) -> Result<Vec<String>, Error> {
         use secret_service::{EncryptionType, SecretService};
         let fail = |e: secret_service::Error| {
-            Error::Other(format!(
-                "{}: listing: {}\n  hint: {}",
-                self.location(),
-                one_line(&e),
-                self.which.access_hint()
-            ))
+            Error::hinted(
+                format!("{}: listing: {}", self.location(), one_line(&e)),
+                self.which.access_hint(),
+            )
         };
         futures_lite::future::block_on(async {
             let ss = match &self.plain {
@@ -122,11 +118,13 @@ fn unreachable_bus(e: &dyn std::fmt::Display) -> Error {
     } else {
         "DBUS_SESSION_BUS_ADDRESS is not set"
     };
-    Error::Other(format!(
-        "cannot reach the Secret Service over the D-Bus session bus ({bus}): {}\n  \
-         hint: run vault in a desktop session with gnome-keyring or KWallet running; \
-         on a headless machine use `dbus-run-session` and `gnome-keyring-daemon --unlock`, \
-         or another backend (keychain:keyutils, pass, file)",
-        one_line(e)
-    ))
+    Error::hinted(
+        format!(
+            "cannot reach the Secret Service over the D-Bus session bus ({bus}): {}",
+            one_line(e)
+        ),
+        "run vault in a desktop session with gnome-keyring or KWallet running; on a headless \
+         machine use `dbus-run-session` and `gnome-keyring-daemon --unlock`, or another \
+         backend (keychain:keyutils, pass, file)",
+    )
 }
