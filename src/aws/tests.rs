@@ -18,8 +18,8 @@ fn one_region_rule() {
 
 #[test]
 fn federated_user_names_fit_sts() {
-    assert_eq!(super::federated_name("prod"), "prod");
-    assert_eq!(super::federated_name("a"), "vault-a");
-    assert_eq!(super::federated_name("team:prod"), "team-prod");
-    assert_eq!(super::federated_name(&"x".repeat(40)).len(), 32);
+    assert_eq!(super::console::federated_name("prod"), "prod");
+    assert_eq!(super::console::federated_name("a"), "vault-a");
+    assert_eq!(super::console::federated_name("team:prod"), "team-prod");
+    assert_eq!(super::console::federated_name(&"x".repeat(40)).len(), 32);
 }
