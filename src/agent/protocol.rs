@@ -192,6 +192,39 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl BufRead) -> Result<
 mod tests {
     use super::*;
 
+    /// A failure's next step crosses the socket apart from its message; a frame from an
+    /// agent that sends none still parses.
+    #[test]
+    fn an_error_carries_its_hint_apart() {
+        let mut buf = vec![];
+        let sent = Response::Error {
+            kind: ErrorKind::Other,
+            message: "refusing to use /v: group-writable".into(),
+            hint: Some("chmod 700 /v".into()),
+        };
+        write_frame(&mut buf, &sent).unwrap();
+        match read_frame(&mut &buf[..]).unwrap() {
+            Response::Error { message, hint, .. } => {
+                assert!(!message.contains("hint"), "{message}");
+                assert_eq!(hint.as_deref(), Some("chmod 700 /v"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a hint the frame is what agents sent before hints had their own field.
+        let mut old = vec![];
+        let bare = Response::Error {
+            kind: ErrorKind::Other,
+            message: "m".into(),
+            hint: None,
+        };
+        write_frame(&mut old, &bare).unwrap();
+        assert!(!String::from_utf8_lossy(&old).contains("hint"));
+        assert!(matches!(
+            read_frame(&mut &old[..]).unwrap(),
+            Response::Error { hint: None, .. }
+        ));
+    }
+
     #[test]
     fn frames_round_trip_and_reject_partial_and_oversized() {
         let mut buf = vec![];
