@@ -243,6 +243,8 @@ pub(crate) struct Walk<'u, 'v> {
     steps: Vec<Step<'u>>,
     /// An explicit `--duration`: the last step's session may not outlive it.
     max_left: Option<Duration>,
+    /// Whether the last step's session is due a lead before the margin (`exec --server`).
+    ahead: bool,
     /// Whether an IAM Identity Center sign-in may be started.
     interactive: bool,
 }
@@ -378,6 +380,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             creds,
             steps,
             max_left: request.duration,
+            ahead: request.refresh_ahead,
             interactive: request.interactive,
         })
     }
@@ -396,10 +399,15 @@ impl<'u, 'v> Walk<'u, 'v> {
             return Ok(None);
         };
         let name = session_name(&last.key.id());
-        Ok(
-            cache::lookup(self.vault, &name, &last.key, self.max_left, true)?
-                .map(Credentials::from),
-        )
+        Ok(cache::lookup(
+            self.vault,
+            &name,
+            &last.key,
+            self.max_left,
+            self.ahead,
+            true,
+        )?
+        .map(Credentials::from))
     }
 
     /// Cold: walks the steps, each answered from the cache or by STS (for `profile`'s
@@ -418,6 +426,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             mut creds,
             steps,
             max_left,
+            ahead,
             interactive,
         } = self;
         // Made on first use: a run answered from the cache never loads the SDK's config.
@@ -436,8 +445,13 @@ impl<'u, 'v> Walk<'u, 'v> {
         for (i, step) in steps.iter().enumerate() {
             let (mfa, known, source_key, source_mfa) = (&mut *mfa, &creds, &stored, &source_mfa);
             let max_left = max_left.filter(|_| i == last);
-            let (session, called) =
-                cache::cached(vault, &step.key, max_left, move |serves| async move {
+            let ahead = ahead && i == last;
+            let (session, called) = cache::cached(
+                vault,
+                &step.key,
+                max_left,
+                ahead,
+                move |serves| async move {
                     if let Some(sso) = step.sso {
                         let need = crate::sso::token::Need {
                             session: &sso.session,
@@ -500,8 +514,9 @@ impl<'u, 'v> Walk<'u, 'v> {
                                 .await
                         }
                     }
-                })
-                .await?;
+                },
+            )
+            .await?;
             if called {
                 refreshed.push(&step.key);
             }

@@ -46,6 +46,10 @@ pub struct Request {
     /// Whether a sign-in may be started when an IAM Identity Center token cannot be
     /// refreshed (a terminal is there); else such a command fails at once (exit 79).
     pub interactive: bool,
+    /// `exec --server`: the last step's session is due a [`cache::lead`] before the cache's
+    /// margin, so the endpoint's background refresh gets new credentials while the ones it
+    /// serves still have more than the margin left.
+    pub refresh_ahead: bool,
 }
 
 /// The regions a command uses.

@@ -109,6 +109,7 @@ impl SessionArgs {
             sts_endpoint_overridden: settings.sts_endpoint_overridden,
             prompt: self.prompt.unwrap_or_default(),
             interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            refresh_ahead: false,
         }
     }
 }

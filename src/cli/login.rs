@@ -77,6 +77,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
         sts_endpoint_overridden: ctx.sts_endpoint_overridden,
         prompt: args.prompt.unwrap_or_default(),
         interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        refresh_ahead: false,
     };
     let url = rt.block_on(async {
         let config = Config::load().await?;

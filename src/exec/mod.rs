@@ -302,6 +302,7 @@ mod tests {
                 secret_access_key: Secret::new("sk"),
                 session_token: Some(Secret::new("tok")),
                 expiration: None,
+                issued: None,
             },
             region: Some("eu-west-1".into()),
         };
@@ -347,6 +348,7 @@ mod tests {
                 secret_access_key: Secret::new("sk"),
                 session_token: None,
                 expiration: None,
+                issued: None,
             },
             region: None,
         };
