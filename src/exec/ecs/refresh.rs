@@ -129,8 +129,13 @@ pub fn channel(first: Option<Credentials>) -> (Refresher, Creds) {
 }
 
 fn log_new(held: &Held, now: OffsetDateTime) {
+    let margin = held
+        .creds
+        .expiration
+        .zip(held.serve_until)
+        .map_or(0.0, |(expiry, until)| (expiry - until).as_seconds_f64());
     tracing::info!(
-        "credential endpoint: new credentials, served for {} s, renewed in {} s",
+        "credential endpoint: new credentials, served for {} s (margin {margin:.3} s), renewed in {} s",
         Held::secs_until(held.serve_until, now),
         Held::secs_until(held.renew_at, now)
     );
