@@ -33,7 +33,7 @@ const MAX_REQUEST: usize = 16 * 1024;
 pub const MAX_CONNS: usize = 128;
 /// How long a connection may take to send its request head.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
-/// How long a connection may stay open in all (a refresh through STS included).
+/// How long a connection may stay open in all (a wait for the refresh in flight included).
 pub const CONN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A bound endpoint: its URL and token, ready to serve.

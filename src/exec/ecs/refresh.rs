@@ -220,7 +220,8 @@ impl Refresher {
                         // Retry sooner as the old credentials run out: two tries before then.
                         let left: Option<Duration> = servable
                             .and_then(|h| h.serve_until)
-                            .map(|until| (until - now).try_into().unwrap_or_default());
+                            .and_then(|until| (until - now).try_into().ok())
+                            .filter(|left: &Duration| !left.is_zero());
                         let wait = match left {
                             Some(left) => backoff.min(left / 2).max(MIN_BACKOFF),
                             None => backoff,
@@ -273,6 +274,46 @@ mod tests {
             session_token: Some(Secret::new("tok")),
             expiration: Some(issued + time::Duration::seconds(lifetime)),
             issued: Some(issued),
+        }
+    }
+
+    /// Requests that find nothing share the one fetch and its failure; a later request makes
+    /// the task try again (after its backoff), and that success is served.
+    #[tokio::test]
+    async fn requests_share_one_fetch_and_its_failure() {
+        let calls = std::cell::Cell::new(0);
+        let (refresher, creds_side) = channel(None);
+        let run = refresher.run(|| {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move {
+                match n {
+                    1 => Err(Error::Other("STS is down".into())),
+                    _ => Ok(creds(OffsetDateTime::now_utc(), 20)),
+                }
+            }
+        });
+        let body = async {
+            let (a, b, c) = tokio::join!(creds_side.get(), creds_side.get(), creds_side.get());
+            for r in [a, b, c] {
+                assert!(r.unwrap_err().to_string().contains("STS is down"));
+            }
+            assert_eq!(calls.get(), 1);
+            let end = Instant::now() + Duration::from_secs(10);
+            loop {
+                match creds_side.get().await {
+                    Ok(held) => break assert!(held.servable(OffsetDateTime::now_utc())),
+                    Err(_) if Instant::now() < end => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => panic!("never retried: {e}"),
+                }
+            }
+            assert_eq!(calls.get(), 2);
+        };
+        tokio::select! {
+            () = run => unreachable!("the refresher runs until dropped"),
+            () = body => {}
         }
     }
 
