@@ -345,6 +345,39 @@ fig_sts() {
   row "of those 20 parallel execs, exited 0" execs "$ok" "started" 20 "20"
 }
 
+# The endpoint of `vault exec --server` (issue 17): 50 concurrent clients (bench/endpoint.py, a
+# new connection per request, as SDKs make) GET /credentials for 10 s, then to the next new
+# session, across the refreshes of a 12 s AssumeRole session (its margin by the cache's rule:
+# half its life; the endpoint renews a lead of 3 s before that), against moto. Every answer
+# should be a 200 from memory, no credentials with less than the margin left, and the STS calls
+# the refreshes (counted in vault's -v log), not the requests.
+fig_endpoint() {
+  local before calls refreshes margin f=()
+  local -x VAULT_DIR AWS_CONFIG_FILE=$STS_CONFIG AWS_ENDPOINT_URL_STS=$STS_URL
+  VAULT_DIR=$(sts_vault 64)
+  say "endpoint: 50 clients on \`vault exec --server\` across the refreshes of a 12 s session"
+  "$VAULT" exec demo -- true >&2 # the 8 h source session cached: a refresh is one AssumeRole
+  before=$(sts_calls)
+  if ! "$VAULT" -v exec demo --server --duration 12 -- \
+    "$PY" bench/endpoint.py 50 10 "$WORK/endpoint.json" 2>"$WORK/endpoint.log"; then
+    cat "$WORK/endpoint.log" >&2
+    skip_row "\`vault exec --server\`, 50 clients" "the run failed"
+    return 0
+  fi
+  calls=$(($(sts_calls) - before))
+  refreshes=$(grep -c 'credential endpoint: new credentials' "$WORK/endpoint.log" || true)
+  margin=$(grep -o 'margin [0-9.]* s' "$WORK/endpoint.log" | awk '{ print $2 }' | sort -n | tail -1)
+  read -r -a f < <("$PY" -c 'import json, sys; d = json.load(open(sys.argv[1]))
+print(d["responses"], d["ok"], d["p50_ms"], d["p99_ms"], d["max_ms"], d["min_left_s"], d["sessions"])' \
+    "$WORK/endpoint.json")
+  local label="\`vault exec demo --server --duration 12\`, 50 concurrent clients, ${f[0]} requests, $refreshes fetches (the first and the refreshes), ${f[6]} sessions seen"
+  row "$label: responses 200" responses "${f[1]}" "responses" "${f[0]}" "all"
+  row "$label: p99 latency (max $(printf '%.1f' "${f[4]}") ms)" ms "${f[3]}" "p50, same run" "${f[2]}" "p99 ≤ 50 ms"
+  row "$label: least lifetime left of any credentials handed out" s "${f[5]}" \
+    "the cache's refresh margin (largest of the sessions')" "${margin:-0}" "≥ margin (ratio ≥ 1)"
+  row "$label: STS calls" calls "$calls" "fetches (vault -v log)" "$refreshes" "= fetches"
+}
+
 # awsume_setup: installs awsume from PyPI if it is missing, gives it a home of its own (HOME,
 # ~/.aws/config, a plaintext ~/.aws/credentials with demo-src's key, mfa_serial on demo-src so its
 # session cache applies), warms that cache with one run, and writes $WORK/awsume-run.sh, which
@@ -710,6 +743,7 @@ figures() {
   fig exec 64    # fig_sts and fig_paths reuse these two warm vaults
   fig exec 256
   fig sts
+  fig endpoint
   fig paths
   fig agent # after fig_paths: reuses its boto3 and awsume scripts
   fig floor

@@ -16,6 +16,9 @@ pub struct Credentials {
     pub session_token: Option<Secret>,
     /// Expiry, for temporary credentials.
     pub expiration: Option<OffsetDateTime>,
+    /// When they were issued, for an STS (or SSO) session: with the expiry, its lifetime,
+    /// which sets its early-refresh margin (`aws::cache::margin`).
+    pub issued: Option<OffsetDateTime>,
 }
 
 impl From<Session> for Credentials {
@@ -25,6 +28,7 @@ impl From<Session> for Credentials {
             secret_access_key: s.secret_access_key,
             session_token: Some(s.session_token),
             expiration: Some(s.expiration),
+            issued: Some(s.issued),
         }
     }
 }
@@ -36,6 +40,7 @@ impl From<&LongTermKey> for Credentials {
             secret_access_key: key.secret_access_key.clone(),
             session_token: None,
             expiration: None,
+            issued: None,
         }
     }
 }

@@ -7,11 +7,16 @@ to it as CERTFILE.key), so a test can trust it or not. Each request whose form
 body has an Action is appended to LOGFILE as one JSON line: the Action and its non-secret
 parameters (Version, RoleArn, SerialNumber, TokenCode, DurationSeconds, ...), so tests count
 STS calls and check what vault sent. moto does not validate MFA codes or trust policies.
+With STS_DELAY=SECONDS in its environment, every such call is answered that much later (a slow
+STS, for the tests of `vault exec --server`'s refresh ahead); moto makes the answer after the
+wait, so the session's lifetime is unchanged.
 """
 import io
 import json
+import os
 import sys
 import threading
+import time
 from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -45,6 +50,7 @@ _fresh_federation_credentials()
 app = DomainDispatcherApplication(create_backend_app)
 log = open(sys.argv[1], "a", buffering=1)
 lock = threading.Lock()
+delay = float(os.environ.get("STS_DELAY") or 0)
 
 
 def logged(environ, start_response):
@@ -60,6 +66,7 @@ def logged(environ, start_response):
         params["_Region"] = scope[2] if len(scope) > 2 else ""
         with lock:
             log.write(json.dumps(params) + "\n")
+        time.sleep(delay)
     return app(environ, start_response)
 
 

@@ -77,28 +77,55 @@ pub(crate) fn key_fingerprint(ciphertext: &[u8]) -> String {
     format!("key:{}", vault_backends::fs::hex(&digest[..8]))
 }
 
-/// Whether a session is still good, by the early-refresh rule.
+/// How long before expiry a holder that refreshes in the background renews at most
+/// [`lead`] ahead of the margin: long enough for a slow STS or SSO answer and a few retries.
+const MAX_LEAD: Duration = Duration::from_secs(2 * 60);
+
+/// The early-refresh margin of a session that lives `lifetime`: [`MIN_MARGIN`] or
+/// [`MARGIN_FRACTION`] of the lifetime, whichever is larger, capped at half the lifetime.
+/// vault never hands out a session with less than this left.
+pub fn margin(lifetime: Duration) -> Duration {
+    MIN_MARGIN
+        .max(lifetime.mul_f64(MARGIN_FRACTION))
+        .min(lifetime / 2)
+}
+
+/// How much before the [`margin`] a holder that refreshes in the background (the endpoint of
+/// `exec --server`) renews: half the time from issue to the margin, at most [`MAX_LEAD`], so
+/// that the new session arrives while the old one still has more than the margin left.
+pub fn lead(lifetime: Duration) -> Duration {
+    (lifetime.saturating_sub(margin(lifetime)) / 2).min(MAX_LEAD)
+}
+
+/// Whether a session is still good, by the early-refresh rule: the time it has left, when
+/// that is more than its [`margin`].
 pub fn fresh(s: &Session, now: OffsetDateTime) -> Option<Duration> {
+    fresh_ahead(s, now, false)
+}
+
+/// [`fresh`], and with `ahead` the session is due a [`lead`] earlier (what the background
+/// refresh of `exec --server` asks for).
+pub fn fresh_ahead(s: &Session, now: OffsetDateTime, ahead: bool) -> Option<Duration> {
     let lifetime = s.expiration - s.issued;
     if lifetime <= time::Duration::ZERO {
         return None;
     }
-    let margin = MIN_MARGIN
-        .max(Duration::from_secs_f64(
-            lifetime.as_seconds_f64().max(0.0) * MARGIN_FRACTION,
-        ))
-        .min(Duration::from_secs_f64(
-            lifetime.as_seconds_f64().max(0.0) / 2.0,
-        ));
+    let lifetime: Duration = lifetime.try_into().unwrap_or_default();
+    let due = margin(lifetime)
+        + if ahead {
+            lead(lifetime)
+        } else {
+            Duration::ZERO
+        };
     let left = s.expiration - now;
-    (left > margin).then(|| left.try_into().unwrap_or_default())
+    (left > due).then(|| left.try_into().unwrap_or_default())
 }
 
 /// Slack for [`lookup`]'s `max_left`: STS's clock and ours.
 const CLOCK_SLACK: Duration = Duration::from_secs(60);
 
-/// A fresh session sealed under `key`, if there is one; says which on `-v` when
-/// `quiet` is false. With `max_left` (an explicit `--duration`), a session that would outlive
+/// A fresh session sealed under `key`, if there is one (by [`fresh_ahead`]'s rule with
+/// `ahead`); says which on `-v` when `quiet` is false. With `max_left` (an explicit `--duration`), a session that would outlive
 /// it is a miss: whoever asks for short-lived credentials never gets long ones. A broken
 /// backend is an error, never a silent miss (aws-vault's mistake); an unreadable item is a
 /// miss that the refresh replaces.
@@ -107,12 +134,13 @@ pub(crate) fn lookup(
     name: &str,
     key: &CacheKey<'_>,
     max_left: Option<Duration>,
+    ahead: bool,
     quiet: bool,
 ) -> Result<Option<Session>> {
     let miss = match vault.get(name) {
         Ok(Some(Item {
             session: Some(s), ..
-        })) if s.serves == key.text() => match fresh(&s, OffsetDateTime::now_utc()) {
+        })) if s.serves == key.text() => match fresh_ahead(&s, OffsetDateTime::now_utc(), ahead) {
             Some(left) if max_left.is_some_and(|max| left > max + CLOCK_SLACK) => format!(
                 "cached session for {} outlives --duration ({} min left); calling {}",
                 key.profile,
@@ -154,12 +182,14 @@ pub(crate) fn lookup(
 
 /// The generic cache wrapper: returns the sealed session under `key` if it is fresh (and
 /// lives no longer than `max_left`, see [`lookup`]), else
-/// calls `fetch`, seals the result and returns it, and whether it called. Holds the item's lock
+/// calls `fetch`, seals the result and returns it, and whether it called (`ahead`: see
+/// [`fresh_ahead`]). Holds the item's lock
 /// across the refresh so that concurrent processes make one STS call between them.
 pub(crate) async fn cached<F, Fut>(
     vault: &Unlocked<'_>,
     key: &CacheKey<'_>,
     max_left: Option<Duration>,
+    ahead: bool,
     fetch: F,
 ) -> Result<(Session, bool)>
 where
@@ -168,7 +198,7 @@ where
 {
     let name = session_name(&key.id());
     let _lock = vault.lock(&name)?;
-    if let Some(session) = lookup(vault, &name, key, max_left, false)? {
+    if let Some(session) = lookup(vault, &name, key, max_left, ahead, false)? {
         return Ok((session, false));
     }
     let session = fetch(key.text()).await?;
@@ -287,6 +317,22 @@ mod tests {
         // Expired, and nonsense (expiry before issue).
         assert!(fresh(&session(0, 10), at(20)).is_none());
         assert!(fresh(&session(100, 10), at(0)).is_none());
+    }
+
+    #[test]
+    fn refreshing_ahead_renews_a_lead_before_the_margin() {
+        // 20 s: margin 10 s, lead 5 s (half the time from issue to the margin).
+        let s = session(0, 20);
+        assert_eq!(margin(Duration::from_secs(20)), Duration::from_secs(10));
+        assert_eq!(lead(Duration::from_secs(20)), Duration::from_secs(5));
+        assert!(fresh_ahead(&s, at(4), true).is_some());
+        assert!(fresh_ahead(&s, at(6), true).is_none());
+        assert!(fresh_ahead(&s, at(6), false).is_some());
+        // 1 h: margin 6 min, lead capped at 2 min.
+        assert_eq!(lead(Duration::from_secs(3600)), MAX_LEAD);
+        let s = session(0, 3600);
+        assert!(fresh_ahead(&s, at(3600 - 481), true).is_some());
+        assert!(fresh_ahead(&s, at(3600 - 479), true).is_none());
     }
 
     #[test]

@@ -71,5 +71,6 @@ pub(crate) fn run(s: &Settings) -> Result<Credentials> {
         // Every timestamp vault hands out is UTC (`Z`): the JS SDK's container provider refuses
         // an offset, and aws-vault converts for the same reason.
         expiration: o.expiration.map(|e| e.to_offset(time::UtcOffset::UTC)),
+        issued: None,
     })
 }

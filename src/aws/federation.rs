@@ -344,6 +344,7 @@ mod tests {
             secret_access_key: Secret::new("s/k"),
             session_token: Some(Secret::new("t+")),
             expiration: None,
+            issued: None,
         };
         let u = token_request("http://127.0.0.1:1/federation", &creds, None).unwrap();
         assert_eq!(

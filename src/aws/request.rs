@@ -26,6 +26,10 @@ pub struct Request {
     pub interactive: bool,
     /// `BROWSER`, for such a sign-in.
     pub browser: Option<std::ffi::OsString>,
+    /// `exec --server`: the last step's session is due a [`super::cache::lead`] before the
+    /// cache's margin, so the endpoint's background refresh gets new credentials while the
+    /// ones it serves still have more than the margin left.
+    pub refresh_ahead: bool,
 }
 
 /// The regions a command uses.

@@ -110,6 +110,7 @@ impl SessionArgs {
             prompt: self.prompt.unwrap_or_default(),
             interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             browser: settings.browser.clone(),
+            refresh_ahead: false,
         }
     }
 }

@@ -58,7 +58,10 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
     let mut mfa_token = args.session.mfa_token.take().map(Secret::new);
     // No async runtime until something needs the network (or --fork / --server).
     let config = super::now(Config::load())??;
-    let plan = aws::plan(&unlocked, &config, &args.profile, args.session.request(ctx))?;
+    let mut request = args.session.request(ctx);
+    // The endpoint renews a lead before the margin, while it still serves the old session.
+    request.refresh_ahead = args.server;
+    let plan = aws::plan(&unlocked, &config, &args.profile, request)?;
     if args.server && plan.long_term_key_only() {
         return Err(Error::Usage(Msg::hinted(
             format!(
@@ -96,9 +99,14 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
     }
     // --server: refresh later needs an MFA source that works without a terminal.
     let rt = super::runtime()?;
-    if !args.lazy {
-        rt.block_on(aws::resolve(&unlocked, &plan, mfa_token.take()))?;
-    }
+    let first = if args.lazy {
+        None
+    } else {
+        Some(
+            rt.block_on(aws::resolve(&unlocked, &plan, mfa_token.take()))?
+                .creds,
+        )
+    };
     let region = plan.region.child.clone();
     rt.block_on(async {
         let endpoint = crate::exec::ecs::Endpoint::bind().await?;
@@ -113,7 +121,10 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
             },
         );
         tracing::info!("serving credentials for {} at {url}", args.profile);
-        let serve = endpoint.serve(|| {
+        // One task renews the credentials ahead of their margin; requests read its memory.
+        let (refresher, creds) = crate::exec::ecs::refresh::channel(first);
+        let serve = endpoint.serve(creds);
+        let refresh = refresher.run(|| {
             let token = mfa_token.take();
             let plan = &plan;
             let unlocked = &unlocked;
@@ -134,7 +145,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
             }
         };
         let alongside = async {
-            tokio::join!(serve, keepalive);
+            tokio::join!(serve, refresh, keepalive);
         };
         exec::run_forwarding(&argv, &env, alongside).await
     })

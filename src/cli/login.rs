@@ -79,6 +79,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
         prompt: args.prompt.unwrap_or_default(),
         interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         browser: ctx.browser.clone(),
+        refresh_ahead: false,
     };
     let url = rt.block_on(async {
         let config = Config::load().await?;

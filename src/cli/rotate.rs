@@ -111,6 +111,7 @@ pub fn run(ctx: &Settings, mut args: Args) -> Result<()> {
             secret_access_key: new.secret_access_key.clone(),
             session_token: None,
             expiration: None,
+            issued: None,
         };
         iam::retire_old_key(
             &sts,

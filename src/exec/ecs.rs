@@ -4,8 +4,13 @@
 //! long-running child never holds an expired key. aws-vault's server was reachable by other
 //! local users and by DNS rebinding; this one answers only loopback peers, only with the
 //! right `Host` (127.0.0.1:PORT or localhost:PORT), only with a random 32-byte bearer token
-//! compared in constant time, and only on `/credentials`. Credentials come from vault's
-//! sealed cache (so through the per-session lock: concurrent refreshes make one STS call).
+//! compared in constant time, and only on `/credentials`. Every answer comes from memory:
+//! a background task (`refresh.rs`) renews the credentials through vault's sealed cache (so
+//! through the per-session lock) a lead before the cache's refresh margin, so a slow STS never
+//! makes the child's SDK time out, and the child never gets credentials with less than the
+//! margin left.
+
+pub mod refresh;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,7 +33,7 @@ const MAX_REQUEST: usize = 16 * 1024;
 pub const MAX_CONNS: usize = 128;
 /// How long a connection may take to send its request head.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
-/// How long a connection may stay open in all (a refresh through STS included).
+/// How long a connection may stay open in all (a wait for the refresh in flight included).
 pub const CONN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A bound endpoint: its URL and token, ready to serve.
@@ -73,15 +78,10 @@ impl Endpoint {
     /// concurrently (issue 13, point 10: one idle connection used to hold the endpoint for
     /// 30 s, and botocore gives up after 2 s): each must send its request head within
     /// [`HEAD_DEADLINE`] and is closed after [`CONN_DEADLINE`] in all, and at most
-    /// [`MAX_CONNS`] are open at once (the rest wait in the listen backlog). Fetches run
-    /// one at a time (a cached answer takes microseconds; a refresh holds the session's
-    /// lock anyway), so only reading and writing overlap.
-    pub async fn serve<F, Fut>(self, fetch: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Credentials>>,
-    {
-        let fetch = tokio::sync::Mutex::new(fetch);
+    /// [`MAX_CONNS`] are open at once (the rest wait in the listen backlog). Each answer
+    /// comes from `creds`, the memory that [`refresh::Refresher::run`] keeps fresh; a
+    /// request never calls STS itself.
+    pub async fn serve(self, creds: refresh::Creds) {
         let this = &self;
         let mut conns: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = Vec::new();
         loop {
@@ -99,10 +99,10 @@ impl Endpoint {
             let Ok((stream, peer)) = accepted else {
                 continue;
             };
-            let fetch = &fetch;
+            let creds = &creds;
             conns.push(Box::pin(async move {
                 let handled =
-                    tokio::time::timeout(CONN_DEADLINE, this.handle(stream, peer, fetch)).await;
+                    tokio::time::timeout(CONN_DEADLINE, this.handle(stream, peer, creds)).await;
                 if handled.is_err() {
                     tracing::info!("credential endpoint: request from {peer} timed out");
                 }
@@ -110,23 +110,12 @@ impl Endpoint {
         }
     }
 
-    async fn handle<F, Fut>(
-        &self,
-        mut stream: TcpStream,
-        peer: SocketAddr,
-        fetch: &tokio::sync::Mutex<F>,
-    ) where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Credentials>>,
-    {
+    async fn handle(&self, mut stream: TcpStream, peer: SocketAddr, creds: &refresh::Creds) {
         let checked = tokio::time::timeout(HEAD_DEADLINE, self.check(&mut stream, peer))
             .await
             .unwrap_or(Err((400, "no complete request in time")));
         let fetched = match checked {
-            Ok(()) => {
-                let mut fetch = fetch.lock().await;
-                Ok((*fetch)().await)
-            }
+            Ok(()) => Ok(creds.get().await),
             Err(refused) => Err(refused),
         };
         let (status, body) = match fetched {
@@ -135,7 +124,7 @@ impl Endpoint {
                 (status, Zeroizing::new(format!("{{\"message\":\"{why}\"}}")))
             }
             Ok(fetched) => match fetched {
-                Ok(c) => (200, render(&c)),
+                Ok(held) => (200, render(&held.creds)),
                 Err(e) => {
                     tracing::warn!("credential endpoint: cannot provide credentials: {e}");
                     // JSON-encoded (not quote-mangled): the SDK shows the message as sent.

@@ -305,6 +305,7 @@ mod tests {
                 secret_access_key: Secret::new("sk"),
                 session_token: Some(Secret::new("tok")),
                 expiration: None,
+                issued: None,
             },
             region: Some("eu-west-1".into()),
         };
@@ -350,6 +351,7 @@ mod tests {
                 secret_access_key: Secret::new("sk"),
                 session_token: None,
                 expiration: None,
+                issued: None,
             },
             region: None,
         };

@@ -70,6 +70,8 @@ pub(crate) struct Walk<'u, 'v> {
     steps: Vec<Step<'u>>,
     /// An explicit `--duration`: the last step's session may not outlive it.
     max_left: Option<Duration>,
+    /// Whether the last step's session is due a lead before the margin (`exec --server`).
+    ahead: bool,
     /// Whether an IAM Identity Center sign-in may be started.
     interactive: bool,
     /// `BROWSER`, for that sign-in.
@@ -207,6 +209,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             creds,
             steps,
             max_left: request.duration,
+            ahead: request.refresh_ahead,
             interactive: request.interactive,
             browser: request.browser.clone(),
         })
@@ -226,10 +229,15 @@ impl<'u, 'v> Walk<'u, 'v> {
             return Ok(None);
         };
         let name = session_name(&last.key.id());
-        Ok(
-            cache::lookup(self.vault, &name, &last.key, self.max_left, true)?
-                .map(Credentials::from),
-        )
+        Ok(cache::lookup(
+            self.vault,
+            &name,
+            &last.key,
+            self.max_left,
+            self.ahead,
+            true,
+        )?
+        .map(Credentials::from))
     }
 
     /// Cold: walks the steps, each answered from the cache or by STS (for `profile`'s
@@ -248,6 +256,7 @@ impl<'u, 'v> Walk<'u, 'v> {
             mut creds,
             steps,
             max_left,
+            ahead,
             interactive,
             browser,
         } = self;
@@ -268,8 +277,13 @@ impl<'u, 'v> Walk<'u, 'v> {
             let (mfa, known, source_key, source_mfa) = (&mut *mfa, &creds, &stored, &source_mfa);
             let browser = browser.as_deref();
             let max_left = max_left.filter(|_| i == last);
-            let (session, called) =
-                cache::cached(vault, &step.key, max_left, move |serves| async move {
+            let ahead = ahead && i == last;
+            let (session, called) = cache::cached(
+                vault,
+                &step.key,
+                max_left,
+                ahead,
+                move |serves| async move {
                     if let Some(sso) = step.sso {
                         let need = crate::sso::token::Need {
                             session: &sso.session,
@@ -333,8 +347,9 @@ impl<'u, 'v> Walk<'u, 'v> {
                                 .await
                         }
                     }
-                })
-                .await?;
+                },
+            )
+            .await?;
             if called {
                 refreshed.push(&step.key);
             }
