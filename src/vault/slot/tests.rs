@@ -101,7 +101,7 @@ proptest! {
             body: vec![],
         };
         let parsed = SlotStanza::parse(&stanza).unwrap();
-        prop_assert_eq!(parsed, SlotStanza { salt, params: KdfParams { m_kib: m, t, p } });
+        prop_assert_eq!(parsed, SlotStanza { salt, params: KdfParams { m_kib: m, t, p }, generation: 0 });
     }
 
     #[test]
