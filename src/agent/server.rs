@@ -121,36 +121,6 @@ impl Agent {
         }
     }
 
-    /// Keeps `master` of `generation`, read from `backend` (in locked memory), and starts the
-    /// idle timer; refuses a generation older than one this agent unlocked before.
-    fn hold(
-        &self,
-        master: MasterIdentity,
-        generation: u64,
-        backend: crate::settings::BackendSpec,
-    ) -> Response {
-        let master = Arc::new(master);
-        super::harden::lock_memory(&*master);
-        let mut inner = self.inner();
-        if generation < inner.newest {
-            return Response::Error {
-                kind: ErrorKind::RolledBack,
-                message: format!(
-                    "it is generation {generation}, and this agent unlocked generation {} before",
-                    inner.newest
-                ),
-                state: Some("the running agent (`vault lock --stop`)".into()),
-            };
-        }
-        inner.newest = generation;
-        inner.master = Some(master);
-        inner.generation = generation;
-        inner.backend = Some(backend);
-        inner.deadline = Some((self.clock)() + self.idle);
-        tracing::info!("unlocked at generation {generation}");
-        Response::Unlocked { generation }
-    }
-
     /// The identity, for crypto outside the lock; `None` when locked.
     fn master(&self) -> Option<Arc<MasterIdentity>> {
         self.inner().master.clone()

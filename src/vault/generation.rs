@@ -267,3 +267,56 @@ impl Sealer for Local<'_> {
         self.generation
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vault::item::{Item, LongTermKey};
+
+    fn key() -> Item {
+        Item::key(LongTermKey {
+            access_key_id: "AKIATEST".into(),
+            secret_access_key: Secret::new("s"),
+            mfa_serial: None,
+            added: time::OffsetDateTime::UNIX_EPOCH,
+            rotated: None,
+        })
+    }
+
+    /// An item sealed to the current identity under an older generation is refused; a
+    /// holder of an older generation refuses to seal.
+    #[test]
+    fn older_items_are_refused_and_stale_holders_do_not_seal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("v");
+        let backend = vault_backends::FileBackend::open(&dir, true).unwrap();
+        let seen = Seen::new(&tmp.path().join("state"), &dir);
+        let vault = Vault::new(Box::new(backend)).with_policy(Policy {
+            seen: Some(seen.clone()),
+            ..Default::default()
+        });
+        let pass = Secret::new("pw");
+        let at0 = vault.init(&pass, KdfParams::FLOOR).unwrap();
+        at0.put("key.p", &key()).unwrap();
+        assert_eq!(seen.newest().unwrap(), 0);
+        // The same identity at generation 1 (as no command makes it, to reach the check).
+        let (master, _, _) = vault.unlock_master(&pass).unwrap();
+        let slot = master.seal_slot_at(&pass, KdfParams::FLOOR, 1).unwrap();
+        vault.backend.set(SLOT, &slot).unwrap();
+        let err = at0.put("key.q", &key()).unwrap_err();
+        assert!(matches!(err, Error::StaleIdentity(_)), "{err}");
+        let (master, _, generation) = vault.unlock_master(&pass).unwrap();
+        assert_eq!((generation, seen.newest().unwrap()), (1, 1));
+        let at1 = vault.with_master(master, 1);
+        let err = at1.get("key.p").unwrap_err();
+        assert!(matches!(err, Error::RolledBack { .. }), "{err}");
+        at1.put("key.p", &key()).unwrap();
+        assert_eq!(at1.get("key.p").unwrap().unwrap().generation(), 1);
+        // The generation-0 slot, restored: refused against the record.
+        let (master, _, _) = vault.unlock_master(&pass).unwrap();
+        let old = master.seal_slot(&pass, KdfParams::FLOOR).unwrap();
+        vault.backend.set(SLOT, &old).unwrap();
+        let err = vault.unlock_master(&pass).unwrap_err();
+        assert!(matches!(err, Error::RolledBack { .. }), "{err}");
+    }
+}

@@ -253,7 +253,7 @@ impl SlotStanza {
                 .filter(|d| !d.is_empty() && d.len() <= 19 && !d.starts_with('0'))
                 .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
                 .and_then(|d| u64::from_str(d).ok())
-                .ok_or_else(|| bad("the sixth argument is not a generation (g1, g2, ...)"))?,
+                .ok_or_else(|| bad("wrong number of stanza arguments (a sixth must be a generation: g1, g2, ...)"))?,
         };
         Ok(SlotStanza {
             salt,

@@ -11,6 +11,36 @@ use crate::settings::BackendSpec;
 use crate::vault::{generation, Vault};
 
 impl Agent {
+    /// Keeps `master` of `generation`, read from `backend` (in locked memory), and starts the
+    /// idle timer; refuses a generation older than one this agent unlocked before.
+    pub(super) fn hold(
+        &self,
+        master: crate::vault::crypto::MasterIdentity,
+        generation: u64,
+        backend: crate::settings::BackendSpec,
+    ) -> Response {
+        let master = std::sync::Arc::new(master);
+        crate::agent::harden::lock_memory(&*master);
+        let mut inner = self.inner();
+        if generation < inner.newest {
+            return Response::Error {
+                kind: ErrorKind::RolledBack,
+                message: format!(
+                    "it is generation {generation}, and this agent unlocked generation {} before",
+                    inner.newest
+                ),
+                state: Some("the running agent (`vault lock --stop`)".into()),
+            };
+        }
+        inner.newest = generation;
+        inner.master = Some(master);
+        inner.generation = generation;
+        inner.backend = Some(backend);
+        inner.deadline = Some((self.clock)() + self.idle);
+        tracing::info!("unlocked at generation {generation}");
+        Response::Unlocked { generation }
+    }
+
     /// The vault in `backend`, checking the generation against `state_dir`'s record. The
     /// agent never asks at a terminal: the client ran the KDF gate (`allow_slow_kdf`).
     pub(super) fn vault(
