@@ -141,6 +141,23 @@ pub enum Error {
     /// A rekey started and has not finished: unlocking waits for it.
     #[error("a rekey of this vault is running or was interrupted, so it cannot be unlocked now")]
     RekeyUnfinished,
+    /// A vault file is older than the newest generation of this vault seen (a slot or item
+    /// restored from a backup or a sync service after a rekey).
+    #[error("{item} is from an older generation of this vault than one seen already: {detail}")]
+    RolledBack {
+        /// Which file.
+        item: String,
+        /// What was seen.
+        detail: String,
+        /// The record of the newest generation, to remove on purpose.
+        state: String,
+    },
+    /// An unlocked identity (an agent, a long-running command) was retired by a rekey.
+    #[error("{0}: the vault was rekeyed since it was unlocked, so nothing was sealed to the retired identity")]
+    StaleIdentity(String),
+    /// A slot asks for a KDF far above what `vault init` sets, and nobody confirmed it.
+    #[error("{0}")]
+    SlowKdf(String),
     /// Stdout was closed by its reader (`vault list | head -1`): the command stops there and,
     /// as for any Unix filter, succeeds quietly.
     #[error("stdout was closed")]
@@ -184,9 +201,11 @@ impl Error {
                 ExitCode::NotFound
             }
             Error::AlreadyInitialized(_) | Error::Usage(_) => ExitCode::Usage,
-            Error::Tampered { .. } | Error::SlotBounds(_) | Error::SlotMissing { .. } => {
-                ExitCode::Tampered
-            }
+            Error::Tampered { .. }
+            | Error::SlotBounds(_)
+            | Error::SlotMissing { .. }
+            | Error::RolledBack { .. }
+            | Error::SlowKdf(_) => ExitCode::Tampered,
             Error::Config(_) => ExitCode::Config,
             Error::StsRefused(_) => ExitCode::StsRefused,
             Error::StsUnreachable(_) => ExitCode::StsUnreachable,
@@ -195,7 +214,10 @@ impl Error {
             }
             Error::Backend(vault_backends::Error::TooLarge { .. }) => ExitCode::Tampered,
             Error::Backend(_) => ExitCode::Backend,
-            Error::Io { .. } | Error::Other(_) | Error::RekeyUnfinished => ExitCode::Failure,
+            Error::Io { .. }
+            | Error::Other(_)
+            | Error::RekeyUnfinished
+            | Error::StaleIdentity(_) => ExitCode::Failure,
             Error::StdoutClosed => ExitCode::Ok,
         }
     }
@@ -268,6 +290,12 @@ impl Error {
             Error::RekeyUnfinished => {
                 "wait for it, or run `vault rekey` again to finish it (nothing is lost)".into()
             }
+            Error::RolledBack { state, .. } => format!(
+                "a file older than the vault's last `vault rekey` was restored (a backup, a sync service); restore the newest copy of it. If you restored it on purpose, remove {state} and run again"
+            )
+            .into(),
+            Error::StaleIdentity(_) => "run the command again (the agent locked itself and unlocks with the new identity)".into(),
+            Error::SlowKdf(_) => "if you chose these parameters, run it in a terminal to confirm or set VAULT_ALLOW_SLOW_KDF=1; otherwise the passphrase slot was altered: restore it from a backup".into(),
             Error::StdoutClosed => "nothing to do: the reader of vault's output went away".into(),
             Error::SsoLogin(m) => m.hint_or("run `vault sso login` for the profile's sso-session"),
             Error::Other(m) => m.hint_or("run again with -v to see each step"),

@@ -245,6 +245,12 @@ pub struct Settings {
     /// The agent sockets' directory: `$XDG_RUNTIME_DIR/vault`, else `$TMPDIR/vault-UID`
     /// (checked for owner and mode when used).
     pub runtime_dir: PathBuf,
+    /// Where the newest generation of each vault is recorded (outside the vault directory,
+    /// issue 13, point 4): `$XDG_STATE_HOME/vault`, else `~/.local/state/vault`.
+    pub state_dir: Option<PathBuf>,
+    /// `VAULT_ALLOW_SLOW_KDF=1`: open a slot whose KDF is far above what `init` sets
+    /// without asking (issue 13, point 15).
+    pub allow_slow_kdf: bool,
     /// `AWS_REGION`, else `AWS_DEFAULT_REGION`.
     pub aws_region: Option<String>,
     /// `AWS_ENDPOINT_URL_STS` or `AWS_ENDPOINT_URL` is set: STS is not AWS's own.
@@ -353,6 +359,11 @@ impl Settings {
                 || (env("VAULT_NO_AGENT").is_none() && config.agent == Some(false)),
             agent_idle,
             runtime_dir,
+            state_dir: env("XDG_STATE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local").join("state")))
+                .map(|d| d.join("vault")),
+            allow_slow_kdf: text("VAULT_ALLOW_SLOW_KDF").is_some_and(|v| v != "0"),
             aws_region: text("AWS_REGION").or_else(|| text("AWS_DEFAULT_REGION")),
             sts_endpoint_overridden: env("AWS_ENDPOINT_URL_STS").is_some()
                 || env("AWS_ENDPOINT_URL").is_some(),

@@ -30,15 +30,16 @@ pub fn unlock<'v>(settings: &Settings, vault: &'v Vault) -> Result<Unlocked<'v>>
     vault.ensure_initialized()?;
     if vault.keychain_slot()?.is_some() {
         match vault.unlock_keychain() {
-            Ok(Some(master)) => return Ok(vault.with_sealer(Box::new(master))),
+            Ok(Some((master, generation))) => return Ok(vault.with_master(master, generation)),
             Ok(None) => {}
+            Err(e @ Error::RolledBack { .. }) => return Err(e),
             Err(e) => keychain_fallback(&e),
         }
     }
-    let (master, _) = settings
+    let (master, _, generation) = settings
         .pass
         .retry("Vault passphrase: ", |pass| vault.unlock_master(pass))?;
-    Ok(vault.with_sealer(Box::new(master)))
+    Ok(vault.with_master(master, generation))
 }
 
 /// Unlocks a locked agent: the agent tries the keychain slot itself when the vault has
@@ -52,15 +53,25 @@ pub fn unlock_agent(
     if client.status()?.unlocked {
         return Ok(false);
     }
+    let request = crate::agent::client::UnlockWith {
+        backend: &settings.backend,
+        state_dir: settings.state_dir.as_deref(),
+        // The agent never asks: the KDF gate runs here, where a terminal may be.
+        allow_slow_kdf: {
+            vault.gate_kdf(&vault.slot()?)?;
+            true
+        },
+    };
     if vault.keychain_slot()?.is_some() {
-        match client.unlock_keychain(&settings.backend) {
-            Ok(()) => return Ok(true),
+        match client.unlock_keychain(&request) {
+            Ok(_) => return Ok(true),
+            Err(e @ Error::RolledBack { .. }) => return Err(e),
             Err(e) => keychain_fallback(&e),
         }
     }
-    settings.pass.retry("Vault passphrase: ", |pass| {
-        client.unlock(pass, &settings.backend)
-    })?;
+    settings
+        .pass
+        .retry("Vault passphrase: ", |pass| client.unlock(pass, &request))?;
     Ok(true)
 }
 

@@ -326,8 +326,9 @@ fn stock_age_cli_decrypts_items_with_the_recovery_identity() {
         .unwrap();
     assert_success(&out, &["age -d"]);
     let item: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(item["v"], 2);
+    assert_eq!(item["v"], 3);
     assert_eq!(item["name"], "key.prod");
+    assert_eq!(item["generation"], 0);
     assert_eq!(item["kind"], "long-term-key");
     assert_eq!(item["key"]["secret_access_key"], CANARY);
 }

@@ -112,7 +112,9 @@ fn a_v1_item_opens_and_is_rebound_on_its_next_write() {
     let (id2, _) = identity(&env);
     let _ = id;
     let item = age_open(&id2, &env.item("key.prod"));
-    assert_eq!(item["v"], 2, "{item}");
+    // Rebound to its name, and (since v3) to the rekey's generation.
+    assert_eq!(item["v"], 3, "{item}");
+    assert_eq!(item["generation"], 1, "{item}");
     assert_eq!(item["name"], "key.prod", "{item}");
     assert_eq!(item["key"]["access_key_id"], KEY_ID);
 }

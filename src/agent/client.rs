@@ -20,6 +20,20 @@ pub struct Client {
     writer: UnixStream,
     /// Whether the agent held the key when it answered the hello exchange, if it said.
     unlocked_at_hello: Option<bool>,
+    /// The generation of the identity the agent holds (from hello or the unlock).
+    generation: u64,
+}
+
+/// What an unlock request names besides the passphrase: the store, the record of the newest
+/// generation, and whether the client's KDF gate passed.
+#[derive(Debug, Clone, Copy)]
+pub struct UnlockWith<'a> {
+    /// The store whose slot to open.
+    pub backend: &'a BackendSpec,
+    /// Settings' `state_dir`.
+    pub state_dir: Option<&'a Path>,
+    /// The client's KDF gate passed.
+    pub allow_slow_kdf: bool,
 }
 
 /// The agent's state as `status` reports it.
@@ -49,6 +63,7 @@ impl Client {
             writer: stream.try_clone()?,
             reader: BufReader::new(stream),
             unlocked_at_hello: None,
+            generation: 0,
         })
     }
 
@@ -58,10 +73,18 @@ impl Client {
         if let Response::Error {
             kind,
             message,
+            state,
             hint,
         } = resp
         {
             return Err(match kind {
+                ErrorKind::Stale => Error::StaleIdentity(message),
+                ErrorKind::RolledBack => Error::RolledBack {
+                    item: crate::vault::SLOT.into(),
+                    detail: message,
+                    state: state.unwrap_or_else(|| "the record".into()),
+                },
+                ErrorKind::SlowKdf => Error::SlowKdf(message),
                 ErrorKind::WrongPassphrase => Error::WrongPassphrase,
                 ErrorKind::Locked => Error::Locked,
                 ErrorKind::Tampered => Error::Tampered {
@@ -72,9 +95,10 @@ impl Client {
                 ErrorKind::Other => match hint {
                     // The vault's own failure inside the agent (an unsafe path, a backend
                     // error): its own next step, not "restart the agent".
-                    Some(hint) => {
-                        Error::Other(Msg::hinted(format!("the vault agent: {message}"), hint))
-                    }
+                    Some(hint) => Error::Other(Msg::hinted(
+                        format!("talking to the vault agent: {message}"),
+                        hint,
+                    )),
                     None => agent_error(message),
                 },
             });
@@ -89,8 +113,10 @@ impl Client {
                 version,
                 pid,
                 unlocked,
+                generation,
             } => {
                 self.unlocked_at_hello = unlocked;
+                self.generation = generation.unwrap_or(0);
                 Ok((version, pid))
             }
             other => Err(agent_error(format!("unexpected answer {other:?}"))),
@@ -119,23 +145,41 @@ impl Client {
         }
     }
 
-    /// Unlocks the agent.
-    /// Unlocks the agent with the passphrase of the vault in `backend`: the agent reads the
-    /// slot from the store this client names, never from one it works out itself.
-    pub fn unlock(&mut self, passphrase: &Secret, backend: &BackendSpec) -> Result<()> {
-        self.call(&Request::Unlock {
+    /// Unlocks the agent with the passphrase of the vault in `with.backend`: the agent reads
+    /// the slot from the store this client names, never from one it works out itself.
+    /// Returns the slot's generation.
+    pub fn unlock(&mut self, passphrase: &Secret, with: &UnlockWith<'_>) -> Result<u64> {
+        let resp = self.call(&Request::Unlock {
             passphrase: passphrase.clone(),
-            backend: backend.clone(),
-        })
-        .map(drop)
+            backend: with.backend.clone(),
+            state_dir: with.state_dir.map(Path::to_owned),
+            allow_slow_kdf: with.allow_slow_kdf,
+        })?;
+        self.unlocked(resp)
     }
 
-    /// Has the agent unlock through the keychain slot of the vault in `backend`.
-    pub fn unlock_keychain(&mut self, backend: &BackendSpec) -> Result<()> {
-        self.call(&Request::UnlockKeychain {
-            backend: backend.clone(),
-        })
-        .map(drop)
+    /// Has the agent unlock through the keychain slot of the vault in `with.backend`.
+    pub fn unlock_keychain(&mut self, with: &UnlockWith<'_>) -> Result<u64> {
+        let resp = self.call(&Request::UnlockKeychain {
+            backend: with.backend.clone(),
+            state_dir: with.state_dir.map(Path::to_owned),
+        })?;
+        self.unlocked(resp)
+    }
+
+    fn unlocked(&mut self, resp: Response) -> Result<u64> {
+        match resp {
+            Response::Unlocked { generation } => {
+                self.generation = generation;
+                Ok(generation)
+            }
+            other => Err(agent_error(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// The generation of the identity the agent holds, as it last said.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Drops the key (and with `stop`, ends the agent).
@@ -195,5 +239,8 @@ impl crate::vault::Sealer for AgentSealer {
     }
     fn keepalive(&self) -> Result<()> {
         self.0.borrow_mut().touch()
+    }
+    fn generation(&self) -> u64 {
+        self.0.borrow().generation()
     }
 }

@@ -68,11 +68,20 @@ pub fn runtime_dir(settings: &Settings) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// The agent socket for the vault in `vault_dir`.
+/// The agent socket for the vault in `vault_dir`, named after the directory's device and
+/// inode (issue 13, point 2): every spelling of the path (a symlink, `a/../vault`, a bind
+/// mount) reaches the same agent, so `vault rekey` stops the one agent that serves the vault
+/// in this runtime directory. A directory that does not exist yet is named by its absolute
+/// path.
 pub fn socket_path(settings: &Settings) -> Result<PathBuf> {
     let vault_dir = &settings.vault_dir;
-    let abs = std::path::absolute(vault_dir).unwrap_or_else(|_| vault_dir.to_owned());
-    let digest = Sha256::digest(abs.as_os_str().as_encoded_bytes());
+    let digest = match std::fs::metadata(vault_dir) {
+        Ok(meta) => Sha256::digest(format!("dev {} ino {}", meta.dev(), meta.ino())),
+        Err(_) => {
+            let abs = std::path::absolute(vault_dir).unwrap_or_else(|_| vault_dir.to_owned());
+            Sha256::digest(abs.as_os_str().as_encoded_bytes())
+        }
+    };
     let hex = vault_backends::fs::hex(&digest[..8]);
     Ok(runtime_dir(settings)?.join(format!("agent-{hex}.sock")))
 }

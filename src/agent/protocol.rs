@@ -14,7 +14,7 @@ use crate::secret::Secret;
 use crate::settings::BackendSpec;
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 /// The largest frame either side accepts (items are at most 1 MiB, base64 grows them 4/3).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 
@@ -33,12 +33,21 @@ pub enum Request {
         passphrase: Secret,
         /// The store whose slot to open: the client's, so both agree on the vault.
         backend: BackendSpec,
+        /// The client's record of the vault's newest generation ([`crate::settings::Settings::state_dir`]).
+        #[serde(default)]
+        state_dir: Option<std::path::PathBuf>,
+        /// The client ran the KDF gate (it may ask at a terminal; the agent never does).
+        #[serde(default)]
+        allow_slow_kdf: bool,
     },
     /// Unlock through the vault's keychain slot (the agent reads the keychain itself, so the
     /// identity never crosses the socket).
     UnlockKeychain {
         /// The store of the vault whose keychain slot to use.
         backend: BackendSpec,
+        /// As for `Unlock`.
+        #[serde(default)]
+        state_dir: Option<std::path::PathBuf>,
     },
     /// Decrypt an item (base64 age ciphertext).
     Open {
@@ -77,9 +86,17 @@ pub enum Response {
         /// from older agents of this version, which the client asks `Status`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unlocked: Option<bool>,
+        /// The slot generation of the identity held, when unlocked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        generation: Option<u64>,
     },
     /// Done.
     Ok,
+    /// Unlocked, at this slot generation.
+    Unlocked {
+        /// The generation of the slot opened.
+        generation: u64,
+    },
     /// A decrypted item (base64).
     Plaintext {
         /// Base64 plaintext.
@@ -107,6 +124,9 @@ pub enum Response {
         kind: ErrorKind,
         /// What failed (no secrets).
         message: String,
+        /// For `rolled-back`: the record of the newest generation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<String>,
         /// What to do about it, when the agent knows better than the client's default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hint: Option<String>,
@@ -125,6 +145,12 @@ pub enum ErrorKind {
     Tampered,
     /// The vault is missing.
     NotFound,
+    /// The slot changed since the agent unlocked (a rekey): it locked itself.
+    Stale,
+    /// The slot is older than the newest generation seen.
+    RolledBack,
+    /// The slot's KDF is far above init's and the client did not allow it.
+    SlowKdf,
     /// Anything else.
     Other,
 }
@@ -200,6 +226,7 @@ mod tests {
         let sent = Response::Error {
             kind: ErrorKind::Other,
             message: "refusing to use /v: group-writable".into(),
+            state: None,
             hint: Some("chmod 700 /v".into()),
         };
         write_frame(&mut buf, &sent).unwrap();
@@ -215,6 +242,7 @@ mod tests {
         let bare = Response::Error {
             kind: ErrorKind::Other,
             message: "m".into(),
+            state: None,
             hint: None,
         };
         write_frame(&mut old, &bare).unwrap();
@@ -267,6 +295,8 @@ mod tests {
                 pass_prefix: "vault".into(),
                 keychain_service: "vault".into(),
             },
+            state_dir: None,
+            allow_slow_kdf: false,
         };
         assert!(!format!("{r:?}").contains("hunter2"));
     }

@@ -48,6 +48,12 @@ struct Inner {
     /// Shared so that crypto runs on a handle taken under the lock, not under it; the last
     /// handle dropped zeroes the identity.
     master: Option<Arc<MasterIdentity>>,
+    /// The slot generation `master` came from, and the store it was read from (re-read
+    /// before every seal: a rekey elsewhere retires the identity).
+    generation: u64,
+    backend: Option<crate::settings::BackendSpec>,
+    /// The newest generation this agent ever unlocked: an older slot is refused.
+    newest: u64,
     deadline: Option<Instant>,
     stopped: bool,
 }
@@ -104,16 +110,8 @@ impl Agent {
         Response::Error {
             kind,
             message: message.into(),
+            state: None,
             hint: None,
-        }
-    }
-
-    /// A failure of the vault's own, with its message and its next step kept apart.
-    fn failed(e: &crate::error::Error) -> Response {
-        Response::Error {
-            kind: ErrorKind::Other,
-            message: e.to_string(),
-            hint: Some(e.hint().into_owned()),
         }
     }
 
@@ -122,17 +120,6 @@ impl Agent {
             CryptoError::WrongPassphrase => Self::error(ErrorKind::WrongPassphrase, e.to_string()),
             other => Self::error(ErrorKind::Tampered, other.to_string()),
         }
-    }
-
-    /// Keeps `master` (in locked memory) and starts the idle timer.
-    fn hold(&self, master: MasterIdentity) -> Response {
-        let master = Arc::new(master);
-        super::harden::lock_memory(&*master);
-        let mut inner = self.inner();
-        inner.master = Some(master);
-        inner.deadline = Some((self.clock)() + self.idle);
-        tracing::info!("unlocked");
-        Response::Ok
     }
 
     /// The identity, for crypto outside the lock; `None` when locked.
@@ -152,37 +139,37 @@ impl Agent {
     pub fn handle(&self, req: Request) -> Response {
         self.expire_if_idle();
         match req {
-            Request::Hello { .. } => Response::Hello {
-                version: VERSION,
-                pid: std::process::id(),
-                unlocked: Some(self.inner().master.is_some()),
-            },
+            Request::Hello { .. } => {
+                let inner = self.inner();
+                Response::Hello {
+                    version: VERSION,
+                    pid: std::process::id(),
+                    unlocked: Some(inner.master.is_some()),
+                    generation: inner.master.as_ref().map(|_| inner.generation),
+                }
+            }
             Request::Unlock {
                 passphrase,
                 backend,
+                state_dir,
+                allow_slow_kdf,
             } => {
-                let slot = match crate::vault::open_backend(&self.vault_dir, &backend, false)
-                    .map(crate::vault::Vault::new)
-                    .and_then(|v| {
-                        v.check_no_rekey()?;
-                        Ok(v.backend().get(crate::vault::SLOT)?)
-                    }) {
-                    Ok(Some(s)) => s,
-                    Ok(None) => return Self::error(ErrorKind::NotFound, "no vault here"),
-                    Err(e) => return Self::failed(&e),
-                };
-                match MasterIdentity::open_slot(&slot, &passphrase) {
-                    Ok((master, _)) => self.hold(master),
-                    Err(e) => Self::crypto_error(e),
+                let opened = self
+                    .vault(&backend, state_dir, allow_slow_kdf)
+                    .and_then(|v| v.unlock_master(&passphrase));
+                match opened {
+                    Ok((master, _, generation)) => self.hold(master, generation, backend),
+                    Err(e) => checks::error_response(e),
                 }
             }
-            Request::UnlockKeychain { backend } => {
-                let vault = crate::vault::open_backend(&self.vault_dir, &backend, false)
-                    .map(crate::vault::Vault::new);
-                match vault.and_then(|v| v.unlock_keychain()) {
-                    Ok(Some(master)) => self.hold(master),
+            Request::UnlockKeychain { backend, state_dir } => {
+                let opened = self
+                    .vault(&backend, state_dir, false)
+                    .and_then(|v| v.unlock_keychain());
+                match opened {
+                    Ok(Some((master, generation))) => self.hold(master, generation, backend),
                     Ok(None) => Self::error(ErrorKind::NotFound, "this vault has no keychain slot"),
-                    Err(e) => Self::failed(&e),
+                    Err(e) => checks::error_response(e),
                 }
             }
             Request::Open { name, ciphertext } => {
@@ -207,7 +194,9 @@ impl Agent {
                     },
                     Err(e) => {
                         tracing::info!("could not open {name}: {e}");
-                        Self::crypto_error(e)
+                        // Resealed by a rekey this agent missed: say so, and lock.
+                        self.check_current()
+                            .unwrap_or_else(|| Self::crypto_error(e))
                     }
                 }
             }
@@ -221,6 +210,11 @@ impl Agent {
                 let Some(master) = self.master() else {
                     return Self::error(ErrorKind::Locked, "the agent is locked");
                 };
+                // A rekey (through another agent, or none) retires this identity: never seal
+                // to it (issue 13, point 2).
+                if let Some(refused) = self.check_current() {
+                    return refused;
+                }
                 let ct = master.seal(&pt);
                 drop(master);
                 self.touch();
@@ -239,6 +233,7 @@ impl Agent {
             Request::Lock => {
                 let mut inner = self.inner();
                 inner.master = None;
+                inner.backend = None;
                 inner.deadline = None;
                 tracing::info!("locked on request");
                 Response::Ok
@@ -439,5 +434,6 @@ struct Conn {
     busy: Arc<AtomicBool>,
 }
 
+mod checks;
 #[cfg(test)]
 mod tests;

@@ -33,7 +33,7 @@ pub fn params(kdf: &super::args::KdfArgs) -> Result<KdfParams> {
 pub fn run(ctx: &Settings, args: Args) -> Result<()> {
     let params = params(&args.kdf)?;
     let backend = crate::vault::backend(ctx, true)?;
-    let vault = Vault::new(backend);
+    let vault = Vault::new(backend).with_policy(crate::vault::generation::Policy::of(ctx));
     if vault.backend().get(crate::vault::SLOT)?.is_some() {
         return Err(Error::AlreadyInitialized(vault.backend().location()));
     }

@@ -15,7 +15,7 @@ pub struct Args {}
 pub fn run(ctx: &Settings, _args: Args) -> Result<()> {
     let vault = crate::vault::Vault::open(ctx)?;
     vault.ensure_initialized()?;
-    let (master, _) = ctx
+    let (master, _, _) = ctx
         .pass
         .retry_own("recover", "Vault passphrase: ", |pass| {
             vault.unlock_master(pass)

@@ -57,6 +57,13 @@ fn every_error_carries_a_hint() {
             source: io(),
         },
         Error::RekeyUnfinished,
+        Error::RolledBack {
+            item: "slot.passphrase".into(),
+            detail: "d".into(),
+            state: "/s".into(),
+        },
+        Error::StaleIdentity("sealing".into()),
+        Error::SlowKdf("m".into()),
         Error::StdoutClosed,
         Error::Other("o".into()),
     ];
@@ -85,6 +92,9 @@ fn every_error_carries_a_hint() {
             | Error::Backend(_)
             | Error::Io { .. }
             | Error::RekeyUnfinished
+            | Error::RolledBack { .. }
+            | Error::StaleIdentity(_)
+            | Error::SlowKdf(_)
             | Error::StdoutClosed
             | Error::Other(_) => {}
         }

@@ -9,6 +9,11 @@
 //! the authenticated plaintext: a file copied over another item's (`key.prod.age` over
 //! `key.dev.age`) is refused instead of serving the wrong key (issue 13, point 3). v1 items
 //! (no name) still open and are rebound on their next write.
+//!
+//! Since v3 every item also carries the generation of the slot it was sealed under
+//! (`"generation":N`, issue 13, point 4): an item older than the identity opening it is
+//! refused. v1 and v2 items read as generation 0 and are rewritten as v3 on their next write
+//! (and by `vault rekey`).
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +22,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 /// The plaintext format version this build writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The oldest format this build still reads (v1: not bound to its name).
 pub const OLDEST: u32 = 1;
@@ -119,6 +124,9 @@ pub struct Item {
     /// The item name it was sealed as (v2 on; none in v1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The slot generation it was sealed under (v3 on; none before, read as 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
     /// Which body is present.
     pub kind: Kind,
     /// For `long-term-key`.
@@ -143,6 +151,7 @@ impl Item {
         Item {
             v: VERSION,
             name: None,
+            generation: None,
             kind: Kind::LongTermKey,
             key: Some(key),
             session: None,
@@ -155,6 +164,7 @@ impl Item {
         Item {
             v: VERSION,
             name: None,
+            generation: None,
             kind: Kind::Session,
             key: None,
             session: Some(session),
@@ -167,6 +177,7 @@ impl Item {
         Item {
             v: VERSION,
             name: None,
+            generation: None,
             kind: Kind::SsoToken,
             key: None,
             session: None,
@@ -174,13 +185,20 @@ impl Item {
         }
     }
 
-    /// This item as it is written under `name`: the current format, bound to that name.
-    pub fn bound(&self, name: &str) -> Item {
+    /// This item as it is written under `name` by an identity of `generation`: the current
+    /// format, bound to that name and generation.
+    pub fn bound(&self, name: &str, generation: u64) -> Item {
         Item {
             v: VERSION,
             name: Some(name.to_owned()),
+            generation: Some(generation),
             ..self.clone()
         }
+    }
+
+    /// The generation it was sealed under (0 before v3).
+    pub fn generation(&self) -> u64 {
+        self.generation.unwrap_or(0)
     }
 
     /// Checks that the item was sealed as `name` (a v1 item names nothing and passes).
@@ -193,11 +211,19 @@ impl Item {
         }
     }
 
-    /// A v1 plaintext read as `name`, rebound to it in the current format; any other
-    /// plaintext (bound already, or not an item this build reads) is returned unchanged.
-    pub fn rebind(name: &str, plaintext: Zeroizing<Vec<u8>>) -> Zeroizing<Vec<u8>> {
+    /// A plaintext read as `name`, rewritten in the current format for `generation` (a v1
+    /// item is bound to `name` as it goes; a bound one keeps its name, so a copied file
+    /// stays detectable); a plaintext this build does not read is returned unchanged.
+    pub fn rebind(
+        name: &str,
+        plaintext: Zeroizing<Vec<u8>>,
+        generation: u64,
+    ) -> Zeroizing<Vec<u8>> {
         match Item::from_bytes(&plaintext) {
-            Ok(item) if item.name.is_none() => item.bound(name).to_bytes(),
+            Ok(item) => {
+                let sealed_as = item.name.clone().unwrap_or_else(|| name.to_owned());
+                item.bound(&sealed_as, generation).to_bytes()
+            }
             _ => plaintext,
         }
     }
@@ -241,6 +267,17 @@ impl Item {
                 item.sso_token.is_some() && item.key.is_none() && item.session.is_none()
             }
         };
+        if item.generation.is_some() != (item.v >= 3) {
+            return Err(ItemError(format!(
+                "bad item: a v{} item {} its generation",
+                item.v,
+                if item.v >= 3 {
+                    "must carry"
+                } else {
+                    "cannot carry"
+                }
+            )));
+        }
         if !ok {
             return Err(ItemError("bad item: body does not match its kind".into()));
         }
@@ -265,9 +302,11 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let item = sample().bound("key.p");
+        let item = sample().bound("key.p", 2);
         let bytes = item.to_bytes();
-        assert!(bytes.starts_with(br#"{"v":2,"name":"key.p","kind":"long-term-key","key":{"#));
+        assert!(bytes.starts_with(
+            br#"{"v":3,"name":"key.p","generation":2,"kind":"long-term-key","key":{"#
+        ));
         assert_eq!(Item::from_bytes(&bytes).unwrap(), item);
         assert!(item.check_name("key.p").is_ok());
         assert!(item.check_name("key.q").is_err());
@@ -275,15 +314,31 @@ mod tests {
 
     #[test]
     fn v1_items_open_unbound_and_are_rebound() {
-        let v1 = String::from_utf8(sample().bound("key.p").to_bytes().to_vec())
+        let v1 = String::from_utf8(sample().bound("key.p", 2).to_bytes().to_vec())
             .unwrap()
-            .replace(r#""v":2,"name":"key.p","#, r#""v":1,"#);
+            .replace(r#""v":3,"name":"key.p","generation":2,"#, r#""v":1,"#);
         let item = Item::from_bytes(v1.as_bytes()).unwrap();
         assert_eq!((item.v, item.name.as_deref()), (1, None));
         assert!(item.check_name("key.anything").is_ok());
-        let again = Item::rebind("key.p", Zeroizing::new(v1.into_bytes()));
+        let again = Item::rebind("key.p", Zeroizing::new(v1.into_bytes()), 5);
         let again = Item::from_bytes(&again).unwrap();
-        assert_eq!((again.v, again.name.as_deref()), (2, Some("key.p")));
+        assert_eq!((again.v, again.name.as_deref()), (3, Some("key.p")));
+        assert_eq!(again.generation(), 5);
+        // A v2 item (bound, no generation) reads as generation 0 and keeps its name.
+        let v2 = String::from_utf8(sample().bound("key.q", 2).to_bytes().to_vec())
+            .unwrap()
+            .replace(
+                r#""v":3,"name":"key.q","generation":2,"#,
+                r#""v":2,"name":"key.q","#,
+            );
+        let item = Item::from_bytes(v2.as_bytes()).unwrap();
+        assert_eq!((item.v, item.generation()), (2, 0));
+        let again = Item::rebind("key.p", Zeroizing::new(v2.into_bytes()), 1);
+        let again = Item::from_bytes(&again).unwrap();
+        assert_eq!(
+            (again.name.as_deref(), again.generation()),
+            (Some("key.q"), 1)
+        );
     }
 
     #[test]
@@ -295,14 +350,16 @@ mod tests {
 
     #[test]
     fn refuses_wrong_version_kind_mismatch_and_unknown_fields() {
-        let good = String::from_utf8(sample().bound("key.p").to_bytes().to_vec()).unwrap();
+        let good = String::from_utf8(sample().bound("key.p", 2).to_bytes().to_vec()).unwrap();
         for bad in [
-            good.replace(r#""v":2"#, r#""v":3"#),
-            good.replace(r#""v":2"#, r#""v":1"#),
+            good.replace(r#""v":3"#, r#""v":4"#),
+            good.replace(r#""v":3"#, r#""v":2"#),
+            good.replace(r#""v":3"#, r#""v":1"#),
+            good.replace(r#""generation":2,"#, ""),
             good.replace(r#""name":"key.p","#, ""),
             good.replace("long-term-key", "session"),
             good.replace(r#""added""#, r#""extra":1,"added""#),
-            good.replace(r#""v":2,"#, ""),
+            good.replace(r#""v":3,"#, ""),
         ] {
             assert!(Item::from_bytes(bad.as_bytes()).is_err(), "{bad}");
         }
@@ -324,10 +381,11 @@ mod tests {
             client_grant: "authorization_code".into(),
         });
         // As written: bound to its name.
-        let item = item.bound("sso.corp");
+        let item = item.bound("sso.corp", 2);
         let bytes = item.to_bytes();
-        let head =
-            format!(r#"{{"v":{VERSION},"name":"sso.corp","kind":"sso-token","sso_token":{{"#);
+        let head = format!(
+            r#"{{"v":{VERSION},"name":"sso.corp","generation":2,"kind":"sso-token","sso_token":{{"#
+        );
         assert!(
             bytes.starts_with(head.as_bytes()),
             "{}",
@@ -351,7 +409,7 @@ mod tests {
             let item = Item::key(LongTermKey {
                 access_key_id: id, secret_access_key: Secret::new(secret), mfa_serial: mfa,
                 added: OffsetDateTime::from_unix_timestamp(ts).unwrap(), rotated: None });
-            let item = item.bound("key.p");
+            let item = item.bound("key.p", 2);
             prop_assert_eq!(Item::from_bytes(&item.to_bytes()).unwrap(), item);
         }
     }

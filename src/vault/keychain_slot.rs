@@ -122,10 +122,11 @@ impl Vault {
         Ok(true)
     }
 
-    /// Tries the keychain slot: `Ok(Some)` with the master identity when the keychain holds
-    /// the right one; `Ok(None)` when there is no slot. A slot that cannot be used (keychain
-    /// locked or unreachable, entry gone or foreign) is an error the caller may fall back from.
-    pub fn unlock_keychain(&self) -> Result<Option<MasterIdentity>> {
+    /// Tries the keychain slot: `Ok(Some)` with the master identity and the passphrase
+    /// slot's generation when the keychain holds the right one; `Ok(None)` when there is no
+    /// slot. A slot that cannot be used (keychain locked or unreachable, entry gone or
+    /// foreign) is an error the caller may fall back from; a rolled-back slot is refused.
+    pub fn unlock_keychain(&self) -> Result<Option<(MasterIdentity, u64)>> {
         let Some(d) = self.keychain_slot()? else {
             return Ok(None);
         };
@@ -151,6 +152,8 @@ impl Vault {
                 detail: "the keychain holds a different identity than this vault's".into(),
             });
         }
-        Ok(Some(master))
+        let generation = self.current_generation()?;
+        self.check_generation(generation)?;
+        Ok(Some((master, generation)))
     }
 }

@@ -2,6 +2,7 @@
 //! names are `names.rs`; the master identity `crypto.rs`; the passphrase slot `slot.rs`.
 
 pub mod crypto;
+pub mod generation;
 pub mod item;
 pub mod keychain_slot;
 pub mod migrate;
@@ -96,6 +97,11 @@ pub trait Sealer {
     fn keepalive(&self) -> Result<()> {
         Ok(())
     }
+    /// The slot generation of the identity (items are sealed under it; an older item is
+    /// refused).
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 impl Sealer for MasterIdentity {
@@ -111,6 +117,7 @@ impl Sealer for MasterIdentity {
 #[derive(Debug)]
 pub struct Vault {
     backend: Box<dyn Backend>,
+    policy: generation::Policy,
 }
 
 /// How [`Vault::drop_sessions`] treats a session another process holds locked (it may be
@@ -126,12 +133,15 @@ pub enum Busy {
 impl Vault {
     /// Wraps a backend.
     pub fn new(backend: Box<dyn Backend>) -> Self {
-        Vault { backend }
+        Vault {
+            backend,
+            policy: Default::default(),
+        }
     }
 
     /// The existing vault `settings` name.
     pub fn open(settings: &Settings) -> Result<Vault> {
-        Ok(Vault::new(backend(settings, false)?))
+        Ok(Vault::new(backend(settings, false)?).with_policy(generation::Policy::of(settings)))
     }
 
     /// The backend, for status messages.
@@ -191,7 +201,9 @@ impl Vault {
     }
 
     /// Creates the passphrase slot for `master` (a fresh identity, or the recovery identity
-    /// of a vault whose slot was lost); refuses an existing slot.
+    /// of a vault whose slot was lost); refuses an existing slot. The slot takes the newest
+    /// generation among the items `master` opens (0 for a new vault), and that becomes the
+    /// recorded newest generation: `init` is how a user says which vault lives here.
     pub fn init_from(
         &self,
         master: MasterIdentity,
@@ -202,18 +214,32 @@ impl Vault {
         if self.backend.get(SLOT)?.is_some() {
             return Err(Error::AlreadyInitialized(self.backend.location()));
         }
+        let mut generation = 0;
+        for name in self.names()?.keys.iter().map(|p| key_name(p)) {
+            let Some(ct) = self.backend.get(&name)? else {
+                continue;
+            };
+            if let Ok(item) = master.open(&ct).map(|pt| Item::from_bytes(&pt)) {
+                generation = generation.max(item.map_or(0, |i| i.generation()));
+            }
+        }
         let slot = master
-            .seal_slot(passphrase, params)
+            .seal_slot_at(passphrase, params, generation)
             .map_err(|e| Error::crypto(SLOT, e))?;
         self.backend.set(SLOT, &slot)?;
-        Ok(self.with_sealer(Box::new(master)))
+        if let Some(seen) = self.seen() {
+            seen.set(generation)?;
+        }
+        Ok(self.with_master(master, generation))
     }
 
-    /// Opens the passphrase slot.
-    pub fn unlock_master(&self, passphrase: &Secret) -> Result<(MasterIdentity, KdfParams)> {
+    /// Opens the passphrase slot: the identity, the KDF parameters and the generation.
+    pub fn unlock_master(&self, passphrase: &Secret) -> Result<(MasterIdentity, KdfParams, u64)> {
         let slot = self.slot()?;
         self.check_no_rekey()?;
-        MasterIdentity::open_slot(&slot, passphrase).map_err(|e| Error::crypto(SLOT, e))
+        let opened = self.open_slot(SLOT, &slot, passphrase)?;
+        self.check_generation(opened.2)?;
+        Ok(opened)
     }
 
     /// An unlocked view using `sealer`.
@@ -279,8 +305,8 @@ impl Vault {
     ) -> Result<(MasterIdentity, KdfParams, Vec<u8>)> {
         let slot = self.slot()?;
         self.check_no_rekey()?;
-        let (master, params) =
-            MasterIdentity::open_slot(&slot, passphrase).map_err(|e| Error::crypto(SLOT, e))?;
+        let (master, params, generation) = self.open_slot(SLOT, &slot, passphrase)?;
+        self.check_generation(generation)?;
         Ok((master, params, slot))
     }
 
@@ -301,8 +327,11 @@ impl Vault {
                 "run the command again",
             )));
         }
+        // The generation stays: the identity does not change.
+        let generation =
+            MasterIdentity::slot_generation(read).map_err(|e| Error::crypto(SLOT, e))?;
         let slot = master
-            .seal_slot(passphrase, params)
+            .seal_slot_at(passphrase, params, generation)
             .map_err(|e| Error::crypto(SLOT, e))?;
         self.backend.set(SLOT, &slot)?;
         Ok(())
@@ -346,13 +375,28 @@ impl Unlocked<'_> {
         };
         let item = Item::from_bytes(&pt).map_err(tampered)?;
         item.check_name(name).map_err(tampered)?;
+        // Sealed to this identity but under an older generation: restored from before a
+        // rekey that kept the identity (issue 13, point 4).
+        let current = self.sealer.generation();
+        if item.generation() < current {
+            return Err(Error::RolledBack {
+                item: name.into(),
+                detail: format!(
+                    "it was sealed under generation {}, the vault is generation {current}",
+                    item.generation()
+                ),
+                state: "it".into(),
+            });
+        }
         Ok(item)
     }
 
     /// Encrypts and writes an item, bound to `name` in the current format; refuses one that
     /// would be larger than any backend reads back ([`vault_backends::MAX_ITEM`]).
     pub fn put(&self, name: &str, item: &Item) -> Result<()> {
-        let ct = self.sealer.seal(&item.bound(name).to_bytes())?;
+        let ct = self
+            .sealer
+            .seal(&item.bound(name, self.sealer.generation()).to_bytes())?;
         if ct.len() as u64 > vault_backends::MAX_ITEM {
             return Err(Error::Usage(Msg::hinted(
                 format!(
@@ -379,6 +423,11 @@ impl Unlocked<'_> {
     /// Locks `name` for a read-modify-write, until the guard drops.
     pub fn lock(&self, name: &str) -> Result<vault_backends::LockGuard> {
         Ok(self.vault.backend.lock(name)?)
+    }
+
+    /// The generation items are sealed under (see [`Sealer::generation`]).
+    pub fn generation(&self) -> u64 {
+        self.sealer.generation()
     }
 
     /// Keeps the key available (see [`Sealer::keepalive`]).

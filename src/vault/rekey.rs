@@ -12,6 +12,10 @@
 //! 3. The journal becomes the passphrase slot (one atomic write), a last pass catches any item
 //!    another command wrote with the old identity meanwhile, and the journal is removed.
 //!
+//! The new slot's generation is the old one's plus one, and every key is rewritten as a v3
+//! item of that generation; an agent (or another process) still holding the old identity
+//! sees the slot's generation change and refuses to seal (see `generation.rs`).
+//!
 //! While `slot.rekey` exists, unlocking refuses (finish with `vault rekey`), so no command
 //! works with the old identity once items start moving. A keychain slot is moved to the new
 //! identity before the journal goes; if the keychain cannot take it, the slot is dropped (it
@@ -36,6 +40,8 @@ pub struct Report {
     pub sessions: usize,
     /// Whether an interrupted rekey was finished.
     pub resumed: bool,
+    /// The new slot's generation.
+    pub generation: u64,
     /// The keychain slot's store, when one was moved to the new identity.
     pub keychain: Option<String>,
     /// Why the keychain slot could not be added back, if it could not.
@@ -54,26 +60,27 @@ impl Vault {
     /// Re-encrypts every item to a new master identity (see the module docs).
     pub fn rekey(&self, passphrase: &Secret) -> Result<Report> {
         let lock = self.lock_writers()?;
-        let (old, params) = MasterIdentity::open_slot(&self.slot()?, passphrase)
-            .map_err(|e| Error::crypto(SLOT, e))?;
+        let (old, params, old_generation) = self.open_slot(SLOT, &self.slot()?, passphrase)?;
+        self.check_generation(old_generation)?;
         let mut report = Report::default();
-        let (new, journal) = match self.backend.get(REKEY_SLOT)? {
+        let (new, journal, generation) = match self.backend.get(REKEY_SLOT)? {
             Some(journal) => {
                 report.resumed = true;
-                let (new, _) = MasterIdentity::open_slot(&journal, passphrase)
-                    .map_err(|e| Error::crypto(REKEY_SLOT, e))?;
-                (new, journal)
+                let (new, _, generation) = self.open_slot(REKEY_SLOT, &journal, passphrase)?;
+                (new, journal, generation)
             }
             None => {
                 let new = MasterIdentity::generate();
+                let generation = old_generation + 1;
                 let journal = new
-                    .seal_slot(passphrase, params)
+                    .seal_slot_at(passphrase, params, generation)
                     .map_err(|e| Error::crypto(REKEY_SLOT, e))?;
                 self.backend.set(REKEY_SLOT, &journal)?;
-                (new, journal)
+                (new, journal, generation)
             }
         };
-        report.keys = self.reseal_keys(&old, &new)?;
+        report.generation = generation;
+        report.keys = self.reseal_keys(&old, &new, generation)?;
         for name in self.backend.list()? {
             // IAM Identity Center tokens go too: sealed to an identity that may have leaked,
             // they may have leaked with it, so the next use signs in afresh.
@@ -84,8 +91,9 @@ impl Vault {
             }
         }
         self.backend.set(SLOT, &journal)?;
+        self.check_generation(generation)?;
         // Anything written with the old identity since the first pass.
-        self.reseal_keys(&old, &new)?;
+        self.reseal_keys(&old, &new, generation)?;
         // The keychain slot follows before the journal goes (a rerun redoes it). One that
         // cannot follow is dropped: it would unlock with the old identity.
         if let Some(d) = self.keychain_slot()? {
@@ -101,8 +109,14 @@ impl Vault {
         Ok(report)
     }
 
-    /// Seals every key item to `new`; returns how many are now sealed to it.
-    fn reseal_keys(&self, old: &MasterIdentity, new: &MasterIdentity) -> Result<usize> {
+    /// Seals every key item to `new`, as generation `generation`; returns how many are now
+    /// sealed to it.
+    fn reseal_keys(
+        &self,
+        old: &MasterIdentity,
+        new: &MasterIdentity,
+        generation: u64,
+    ) -> Result<usize> {
         let mut n = 0;
         for name in self.backend.list()? {
             if !name.starts_with(KEY_PREFIX) {
@@ -113,10 +127,12 @@ impl Vault {
                 continue;
             };
             match old.open(&ct) {
-                // A v1 item is rebound to its name as it moves (issue 13, point 3).
-                Ok(pt) => self
-                    .backend
-                    .set(&name, &new.seal(&super::item::Item::rebind(&name, pt)))?,
+                // A v1 item is rebound to its name as it moves (issue 13, point 3), and every
+                // item takes the new generation (point 4).
+                Ok(pt) => self.backend.set(
+                    &name,
+                    &new.seal(&super::item::Item::rebind(&name, pt, generation)),
+                )?,
                 Err(e) => {
                     // Done by an interrupted run, or unreadable: never overwritten.
                     new.open(&ct).map_err(|_| Error::crypto(&name, e))?;

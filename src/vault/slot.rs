@@ -3,9 +3,15 @@
 //! derived from the passphrase with Argon2id:
 //!
 //! ```text
-//! -> vault-argon2id v19 <base64 salt (16 bytes)> <m KiB> <t> <p>
+//! -> vault-argon2id v19 <base64 salt (16 bytes)> <m KiB> <t> <p> [g<generation>]
 //! <base64 ChaCha20-Poly1305(key, file key)>
 //! ```
+//!
+//! The generation (issue 13, points 2 and 4) counts rekeys: absent (older slots, and every
+//! slot until the first rekey) it is 0, so a release without it still opens those; `vault
+//! rekey` writes `g1`, `g2`, ... It is in the header, so it is read without the passphrase (an
+//! agent re-checks it before every seal) and authenticated by the header MAC once the slot
+//! is opened.
 //!
 //! The Argon2 salt is a fixed label followed by the random salt, as age's scrypt stanza does.
 //! The parameters are bounds-checked before the KDF runs, because a tampered stanza can only
@@ -157,6 +163,7 @@ fn derive_slot_key(
 struct SlotRecipient<'a> {
     passphrase: &'a Secret,
     params: KdfParams,
+    generation: u64,
 }
 
 impl age::Recipient for SlotRecipient<'_> {
@@ -175,15 +182,19 @@ impl age::Recipient for SlotRecipient<'_> {
         )
         .map_err(|e| age::EncryptError::Io(std::io::Error::other(e.to_string())))?;
         let body = aead_encrypt(&key, file_key.expose_secret());
+        let mut args = vec![
+            SLOT_VERSION.into(),
+            BASE64_STANDARD_NO_PAD.encode(salt),
+            self.params.m_kib.to_string(),
+            self.params.t.to_string(),
+            self.params.p.to_string(),
+        ];
+        if self.generation > 0 {
+            args.push(format!("g{}", self.generation));
+        }
         let stanza = Stanza {
             tag: SLOT_TAG.into(),
-            args: vec![
-                SLOT_VERSION.into(),
-                BASE64_STANDARD_NO_PAD.encode(salt),
-                self.params.m_kib.to_string(),
-                self.params.t.to_string(),
-                self.params.p.to_string(),
-            ],
+            args,
             body,
         };
         // A unique label keeps this stanza alone in its file, as age does for scrypt.
@@ -201,6 +212,8 @@ pub struct SlotStanza {
     pub salt: [u8; SALT_LEN],
     /// Cost parameters (bounds not yet checked).
     pub params: KdfParams,
+    /// How many rekeys made this slot (0 when the stanza has no `g` argument).
+    pub generation: u64,
 }
 
 impl SlotStanza {
@@ -210,8 +223,10 @@ impl SlotStanza {
         if stanza.tag != SLOT_TAG {
             return Err(bad("not a vault-argon2id stanza"));
         }
-        let [version, salt, m, t, p] = stanza.args.as_slice() else {
-            return Err(bad("wrong number of stanza arguments"));
+        let (version, salt, m, t, p, generation) = match stanza.args.as_slice() {
+            [version, salt, m, t, p] => (version, salt, m, t, p, None),
+            [version, salt, m, t, p, g] => (version, salt, m, t, p, Some(g)),
+            _ => return Err(bad("wrong number of stanza arguments")),
         };
         if version != SLOT_VERSION {
             return Err(bad("unknown Argon2 version"));
@@ -231,6 +246,15 @@ impl SlotStanza {
             }
             u32::from_str(s).map_err(|_| bad("a KDF parameter is too large"))
         };
+        let generation = match generation {
+            None => 0,
+            Some(g) => g
+                .strip_prefix('g')
+                .filter(|d| !d.is_empty() && d.len() <= 19 && !d.starts_with('0'))
+                .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| u64::from_str(d).ok())
+                .ok_or_else(|| bad("wrong number of stanza arguments (a sixth must be a generation: g1, g2, ...)"))?,
+        };
         Ok(SlotStanza {
             salt,
             params: KdfParams {
@@ -238,6 +262,7 @@ impl SlotStanza {
                 t: num(t)?,
                 p: num(p)?,
             },
+            generation,
         })
     }
 }
@@ -281,7 +306,11 @@ impl age::Identity for SlotIdentity<'_> {
             Err(e) => return self.fail(e),
         };
         // Bounds before any KDF work: a tampered stanza is only detectable after the KDF.
-        if let Err(e) = parsed.params.check() {
+        if let Err(e) = parsed
+            .params
+            .check()
+            .and_then(|()| memory::check(&parsed.params))
+        {
             return self.fail(e);
         }
         if stanza.body.len() != WRAPPED_LEN {
@@ -311,14 +340,28 @@ impl age::Identity for SlotIdentity<'_> {
 }
 
 impl MasterIdentity {
-    /// Seals this identity into a passphrase slot.
+    /// Seals this identity into a passphrase slot of generation 0.
     pub fn seal_slot(
         &self,
         passphrase: &Secret,
         params: KdfParams,
     ) -> Result<Vec<u8>, CryptoError> {
+        self.seal_slot_at(passphrase, params, 0)
+    }
+
+    /// Seals this identity into a passphrase slot of `generation`.
+    pub fn seal_slot_at(
+        &self,
+        passphrase: &Secret,
+        params: KdfParams,
+        generation: u64,
+    ) -> Result<Vec<u8>, CryptoError> {
         params.check()?;
-        let recipient = SlotRecipient { passphrase, params };
+        let recipient = SlotRecipient {
+            passphrase,
+            params,
+            generation,
+        };
         let secret = self.to_secret();
         encrypt(&recipient, secret.expose().as_bytes())
             .map_err(|e| CryptoError::Malformed(format!("sealing the slot: {e}")))
@@ -347,6 +390,17 @@ impl MasterIdentity {
 
     /// Reads the KDF parameters of a slot without running the KDF (for `vault status`).
     pub fn slot_params(slot: &[u8]) -> Result<KdfParams, CryptoError> {
+        Ok(Self::slot_header(slot)?.params)
+    }
+
+    /// Reads the generation of a slot without running the KDF. Unauthenticated until the
+    /// slot is opened: enough to notice that a slot changed under a holder of the identity.
+    pub fn slot_generation(slot: &[u8]) -> Result<u64, CryptoError> {
+        Ok(Self::slot_header(slot)?.generation)
+    }
+
+    /// Parses a slot's stanza line without running the KDF.
+    pub fn slot_header(slot: &[u8]) -> Result<SlotStanza, CryptoError> {
         let header = slot
             .split(|&b| b == b'\n')
             .find(|l| l.starts_with(b"-> "))
@@ -360,9 +414,10 @@ impl MasterIdentity {
             args: parts.map(str::to_owned).collect(),
             body: vec![],
         };
-        Ok(SlotStanza::parse(&stanza)?.params)
+        SlotStanza::parse(&stanza)
     }
 }
 
+pub mod memory;
 #[cfg(test)]
 mod tests;

@@ -47,6 +47,8 @@ fn idle_timeout_drops_the_key_on_a_fake_clock() {
         agent.handle(Request::Unlock {
             passphrase: Secret::new("wrong"),
             backend: file_backend(),
+            state_dir: None,
+            allow_slow_kdf: false,
         }),
         Response::Error {
             kind: ErrorKind::WrongPassphrase,
@@ -57,8 +59,10 @@ fn idle_timeout_drops_the_key_on_a_fake_clock() {
         agent.handle(Request::Unlock {
             passphrase: Secret::new(PASS),
             backend: file_backend(),
+            state_dir: None,
+            allow_slow_kdf: false,
         }),
-        Response::Ok
+        Response::Unlocked { generation: 0 }
     ));
     let open = || {
         agent.handle(Request::Open {
@@ -93,6 +97,8 @@ fn touch_restarts_the_idle_timer() {
     agent.handle(Request::Unlock {
         passphrase: Secret::new(PASS),
         backend: file_backend(),
+        state_dir: None,
+        allow_slow_kdf: false,
     });
     offset.store(9, Ordering::SeqCst);
     assert!(matches!(agent.handle(Request::Touch), Response::Ok));
@@ -116,6 +122,8 @@ fn lock_drops_the_key_and_no_request_returns_the_identity() {
     agent.handle(Request::Unlock {
         passphrase: Secret::new(PASS),
         backend: file_backend(),
+        state_dir: None,
+        allow_slow_kdf: false,
     });
     let Response::Plaintext { data } = agent.handle(Request::Open {
         name: "key.p".into(),
@@ -144,7 +152,13 @@ fn serve_in_process_over_a_real_socket() {
     let mut c = super::super::client::Client::connect(&sock).unwrap();
     assert_eq!(c.hello().unwrap().0, VERSION);
     assert_eq!(c.unlocked_at_hello(), Some(false));
-    c.unlock(&Secret::new(PASS), &file_backend()).unwrap();
+    let backend = file_backend();
+    let with = crate::agent::client::UnlockWith {
+        backend: &backend,
+        state_dir: None,
+        allow_slow_kdf: false,
+    };
+    c.unlock(&Secret::new(PASS), &with).unwrap();
     let mut again = super::super::client::Client::connect(&sock).unwrap();
     again.hello().unwrap();
     assert_eq!(

@@ -193,7 +193,7 @@ pub(super) fn import(
     }
     let back = vault.get(&session.item_name())?;
     // What was written is the item bound to its name (issue 13's binding).
-    if back.as_ref() != Some(&item.bound(&session.item_name())) {
+    if back.as_ref() != Some(&item.bound(&session.item_name(), vault.generation())) {
         return Err(Error::Other(Msg::hinted(
             format!("the sealed token did not read back; {shown} is kept"),
             "check the vault's backend",

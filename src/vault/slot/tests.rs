@@ -101,11 +101,40 @@ proptest! {
             body: vec![],
         };
         let parsed = SlotStanza::parse(&stanza).unwrap();
-        prop_assert_eq!(parsed, SlotStanza { salt, params: KdfParams { m_kib: m, t, p } });
+        prop_assert_eq!(parsed, SlotStanza { salt, params: KdfParams { m_kib: m, t, p }, generation: 0 });
     }
 
     #[test]
     fn slot_opener_never_panics_on_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let _ = MasterIdentity::open_slot(&bytes, &pass("pw"));
     }
+}
+
+#[test]
+fn generations_are_read_without_the_kdf_and_strictly() {
+    let master = MasterIdentity::generate();
+    let old = master.seal_slot(&pass("pw"), KdfParams::FLOOR).unwrap();
+    assert_eq!(MasterIdentity::slot_generation(&old).unwrap(), 0);
+    let slot = master
+        .seal_slot_at(&pass("pw"), KdfParams::FLOOR, 3)
+        .unwrap();
+    assert_eq!(MasterIdentity::slot_generation(&slot).unwrap(), 3);
+    assert!(MasterIdentity::open_slot(&slot, &pass("pw")).is_ok());
+    let text = String::from_utf8_lossy(&slot).into_owned();
+    for bad in ["g0", "g03", "gx", "3", "g"] {
+        let forged = text.replacen(" g3\n", &format!(" {bad}\n"), 1);
+        assert!(
+            MasterIdentity::slot_generation(forged.as_bytes()).is_err(),
+            "{bad}"
+        );
+    }
+    // The generation is authenticated: raising it breaks the header MAC.
+    let at = slot.windows(4).position(|w| w == b" g3\n").unwrap();
+    let mut raised = slot.clone();
+    raised[at + 2] = b'4';
+    assert_eq!(MasterIdentity::slot_generation(&raised).unwrap(), 4);
+    assert!(matches!(
+        MasterIdentity::open_slot(&raised, &pass("pw")),
+        Err(CryptoError::Tampered(_))
+    ));
 }
