@@ -115,6 +115,8 @@ fn remove_plaintext_moves_the_keys_and_keeps_everything_else() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
+        // ~/.local/state/vault holds the record of the vault's newest generation (issue 13).
+        .filter(|n| n != ".local")
         .collect();
     assert_eq!(home, ["aws-credentials"]);
 
