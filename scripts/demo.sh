@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --demo
-echo "== building vault (release; the first build takes several minutes on a small machine)"
-cargo build --release --locked
-VAULT=$PWD/target/release/vault
+echo "== building vault (the demo profile: release with thin LTO; the first build takes several minutes on a small machine)"
+cargo build --profile demo --locked
+VAULT=$PWD/target/demo/vault
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vault-demo.XXXXXX")
 STS_PID=""
 cleanup() {
