@@ -50,6 +50,8 @@ fn a_warm_exec_builds_no_runtime() {
     for args in [
         &["exec", "prod", "true"][..],
         &["export", "prod", "--format", "credential-process"],
+        // No step at all: the stored key itself, decrypted once, no runtime.
+        &["exec", "src", "--no-session", "true"],
     ] {
         let warm = trace(&env, &moto, args);
         assert_eq!(moto.count("AssumeRole"), 1, "{args:?} was not warm");

@@ -223,10 +223,12 @@ impl<'u, 'v> Walk<'u, 'v> {
             .map(|s| crate::vault::SessionId::new(s.key.id()))
     }
 
-    /// Warm: the last step's fresh session, when the cache has it, is all that is needed.
+    /// Warm: the last step's fresh session, when the cache has it, is all that is needed; a
+    /// chain of no steps (`--no-session` on a stored key, a `credential_process`) has its
+    /// credentials already and needs no runtime either.
     pub fn warm(&self) -> Result<Option<Credentials>> {
         let Some(last) = self.steps.last() else {
-            return Ok(None);
+            return Ok(self.creds.clone());
         };
         let name = session_name(&last.key.id());
         Ok(cache::lookup(
