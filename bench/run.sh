@@ -345,8 +345,9 @@ fig_sts() {
   row "of those 20 parallel execs, exited 0" execs "$ok" "started" 20 "20"
 }
 
-# The endpoint of `vault exec --server` (issue 17): 50 concurrent clients (bench/endpoint.py, a
-# new connection per request, as SDKs make) GET /credentials for 10 s, then to the next new
+# The endpoint of `vault exec --server` (issue 17): 50 concurrent clients (bench/endpoint.py: 50
+# processes, each a request every 20 ms on a new connection, as SDKs make) GET /credentials for
+# 10 s, then to the next new
 # session, across the refreshes of a 12 s AssumeRole session (its margin by the cache's rule:
 # half its life; the endpoint renews a lead of 3 s before that), against moto. Every answer
 # should be a 200 from memory, no credentials with less than the margin left, and the STS calls
