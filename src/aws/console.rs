@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::chain::{self, Walk};
-use super::{federation, mfa, sts, Plan};
+use super::{federation, sts, Plan};
 use crate::creds::Credentials;
 use crate::error::{Msg, Result};
 use crate::secret::Secret;
@@ -103,14 +103,7 @@ pub async fn resolve_console(
             }
             let creds = match creds {
                 Some(c) => c,
-                None => {
-                    let mut mfa = mfa::MfaSource {
-                        token: mfa_token,
-                        process: plan.chain.mfa_process.as_deref(),
-                        prompt: plan.request.prompt,
-                    };
-                    walk.cold(&plan.profile, &plan.region.sts, &mut mfa).await?
-                }
+                None => super::cold(walk, plan, mfa_token).await?,
             };
             if creds.session_token.is_none() {
                 return Err(crate::error::Error::Config(Msg::hinted(

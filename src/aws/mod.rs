@@ -109,19 +109,22 @@ pub async fn resolve(
     let walk = Walk::new(vault, &plan.chain, &plan.request)?;
     let creds = match walk.warm()? {
         Some(creds) => creds,
-        None => {
-            let mut mfa = mfa::MfaSource {
-                token: mfa_token,
-                process: plan.chain.mfa_process.as_deref(),
-                prompt: plan.request.prompt,
-            };
-            walk.cold(&plan.profile, &plan.region.sts, &mut mfa).await?
-        }
+        None => cold(walk, plan, mfa_token).await?,
     };
     Ok(Resolved {
         creds,
         region: plan.region.child.clone(),
     })
+}
+
+/// The cold walk of `plan`, with its MFA sources (`mfa_token` is `--mfa-token`).
+async fn cold(walk: Walk<'_, '_>, plan: &Plan, mfa_token: Option<Secret>) -> Result<Credentials> {
+    let mut mfa = mfa::MfaSource {
+        token: mfa_token,
+        process: plan.chain.mfa_process.as_deref(),
+        prompt: plan.request.prompt,
+    };
+    walk.cold(&plan.profile, &plan.region.sts, &mut mfa).await
 }
 
 /// [`resolve`]'s warm half alone, with no async runtime: the credentials when the cache holds

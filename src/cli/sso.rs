@@ -114,6 +114,13 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
         crate::sso::find_session(&config, which.session.as_deref(), which.profile.as_deref())?;
     let vault = crate::vault::Vault::open(ctx)?;
     let unlocked = crate::unlock::unlock(ctx, &vault)?;
+    // What `accounts` and `populate` ask the portal with (a sign-in only at a terminal).
+    let need = || Need {
+        session: &session,
+        profile: &profile,
+        interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        browser: ctx.browser.as_deref(),
+    };
     match args.command {
         Command::Login {
             no_browser,
@@ -168,13 +175,7 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             Ok(())
         }
         Command::Populate { region, prefix, .. } => {
-            let need = Need {
-                session: &session,
-                profile: &profile,
-                interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-                browser: ctx.browser.as_deref(),
-            };
-            let accounts = rt.block_on(token::accounts(&unlocked, need))?;
+            let accounts = rt.block_on(token::accounts(&unlocked, need()))?;
             populate(
                 &config,
                 &session.name,
@@ -187,13 +188,7 @@ pub fn run(ctx: &Settings, args: Args) -> Result<()> {
             remove_plaintext, ..
         } => import(&unlocked, &session, remove_plaintext),
         Command::Accounts { json, .. } => {
-            let need = Need {
-                session: &session,
-                profile: &profile,
-                interactive: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-                browser: ctx.browser.as_deref(),
-            };
-            let accounts = rt.block_on(token::accounts(&unlocked, need))?;
+            let accounts = rt.block_on(token::accounts(&unlocked, need()))?;
             if json {
                 outln!("{:#}", serde_json::json!(accounts))?;
                 return Ok(());
