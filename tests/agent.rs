@@ -212,18 +212,6 @@ except (ConnectionResetError, BrokenPipeError):
 print(repr(d))
 "#;
 
-fn ensure_user(name: &str) -> u32 {
-    let _ = Command::new("useradd")
-        .args(["--no-create-home", "--shell", "/bin/sh", name])
-        .output();
-    let out = Command::new("id").args(["-u", name]).output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .expect("user exists")
-}
-
 /// Runs `args` as `user` with a minimal environment.
 fn as_user(user: &str, envs: &[(&str, &Path)], args: &[&str]) -> Output {
     let mut c = Command::new("runuser");

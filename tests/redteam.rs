@@ -298,16 +298,6 @@ fn list_escapes_every_name_it_prints() {
 
 // --- point 14: inputs that hung or aborted -----------------------------------------------
 
-fn mkfifo(path: &Path) {
-    let st = Command::new("mkfifo")
-        .arg("-m")
-        .arg("600")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
 #[test]
 fn a_fifo_planted_as_an_item_is_refused_not_waited_on() {
     let mut env = plain_vault();

@@ -18,16 +18,6 @@ const KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const NEW_PASS: &str = "a new passphrase, typed slowly";
 
-fn mkfifo(path: &Path) {
-    let st = Command::new("mkfifo")
-        .arg("-m")
-        .arg("600")
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
 /// Waits up to `limit` for `child`; `None` if it is still running.
 fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let start = Instant::now();
@@ -116,18 +106,6 @@ fn passwd_racing_rekey_loses_no_key() {
 // --- point 13: the vault directory's ancestors ---------------------------------------------
 
 const UNSAFE: i32 = 80;
-
-fn ensure_user(name: &str) -> u32 {
-    let _ = Command::new("useradd")
-        .args(["--no-create-home", "--shell", "/bin/sh", name])
-        .output();
-    let out = Command::new("id").args(["-u", name]).output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .expect("user exists")
-}
 
 /// Another user who owns a parent of the vault directory (or can write to a parent that is
 /// not sticky) can rename the vault away and plant one of their own; vault used to check

@@ -72,9 +72,14 @@ else:
 print(json.dumps({"rounds": n, "keys": len(keys)}))
 "#;
 
-#[test]
-fn long_running_boto3_child_never_sees_an_expired_credential() {
-    let Some((env, moto)) = setup() else { return };
+/// Runs the Python `script` under `vault -v exec src --server --duration 20` against `moto`
+/// and returns vault's output and the JSON the script printed.
+fn python_child(
+    env: &Env,
+    moto: &Moto,
+    script: &str,
+    what: &str,
+) -> (std::process::Output, serde_json::Value) {
     let mut c = env.cmd(&[
         "-v",
         "exec",
@@ -85,12 +90,19 @@ fn long_running_boto3_child_never_sees_an_expired_credential() {
         "--",
         "python3",
         "-c",
-        LOOP,
+        script,
     ]);
     c.env("AWS_ENDPOINT_URL_STS", moto.url());
     let out = c.output().unwrap();
-    assert_success(&out, &["exec --server with a boto3 loop"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_success(&out, &[what]);
+    let v = serde_json::from_slice(&out.stdout).unwrap();
+    (out, v)
+}
+
+#[test]
+fn long_running_boto3_child_never_sees_an_expired_credential() {
+    let Some((env, moto)) = setup() else { return };
+    let (out, v) = python_child(&env, &moto, LOOP, "exec --server with a boto3 loop");
     // 44 s of 20 s sessions: the child saw at least three keys (two lifetimes).
     assert!(v["keys"].as_u64().unwrap() >= 3, "{v}");
     // One GetSessionToken per refresh (the first fetch included), none per request.
@@ -129,22 +141,7 @@ fn a_slow_sts_refresh_is_never_waited_for_by_the_child() {
     let Some((env, moto)) = setup_with(&[("STS_DELAY", "2")]) else {
         return;
     };
-    let mut c = env.cmd(&[
-        "-v",
-        "exec",
-        "src",
-        "--server",
-        "--duration",
-        "20",
-        "--",
-        "python3",
-        "-c",
-        SLOW_STS_CHILD,
-    ]);
-    c.env("AWS_ENDPOINT_URL_STS", moto.url());
-    let out = c.output().unwrap();
-    assert_success(&out, &["exec --server with a slow STS"]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (out, v) = python_child(&env, &moto, SLOW_STS_CHILD, "exec --server with a slow STS");
     assert_eq!(v["keys"], 2, "no refresh while the child ran: {v}");
     let worst = v["worst"].as_f64().unwrap();
     assert!(worst < 1.0, "a request waited {worst} s for a 2 s STS: {v}");

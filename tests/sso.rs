@@ -61,16 +61,21 @@ impl Sso {
     }
 
     fn caller_arn(&self, profile: &str) -> String {
-        let args = [
-            "exec",
-            profile,
+        self.caller_arn_with(&[profile])
+    }
+
+    /// The caller ARN the AWS CLI sees under `vault exec EXEC_ARGS`.
+    fn caller_arn_with(&self, exec_args: &[&str]) -> String {
+        let mut args = vec!["exec"];
+        args.extend(exec_args);
+        args.extend([
             "--",
             "aws",
             "sts",
             "get-caller-identity",
             "--output",
             "json",
-        ];
+        ]);
         let out = self.env.run(&args);
         assert_success(&out, &args);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -537,21 +542,7 @@ fn import_seals_the_plaintext_cache_file_and_removes_it() {
 fn exec_server_serves_sso_role_credentials_to_the_aws_cli() {
     let Some(s) = setup(&[]) else { return };
     s.login();
-    let args = [
-        "exec",
-        "corp",
-        "--server",
-        "--",
-        "aws",
-        "sts",
-        "get-caller-identity",
-        "--output",
-        "json",
-    ];
-    let out = s.env.run(&args);
-    assert_success(&out, &args);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["Arn"].as_str().is_some());
+    assert!(!s.caller_arn_with(&["corp", "--server"]).is_empty());
     assert_eq!(s.emu.count("/federation/credentials"), 1);
 
     // The JavaScript SDK v3 as the child: its default chain's fromHttp takes the SSO role

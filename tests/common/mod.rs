@@ -269,3 +269,28 @@ pub fn start_port_script(mut cmd: Command, what: &str) -> (std::process::Child, 
         .unwrap_or_else(|_| panic!("{what} did not print its port: {line:?}"));
     (child, port)
 }
+
+/// The uid of the real Unix user `name`, created (no home) when missing: the other user of
+/// the multi-user tests (scripts/test.sh removes the `vaulttest-*` users afterwards).
+pub fn ensure_user(name: &str) -> u32 {
+    let _ = Command::new("useradd")
+        .args(["--no-create-home", "--shell", "/bin/sh", name])
+        .output();
+    let out = Command::new("id").args(["-u", name]).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .expect("user exists")
+}
+
+/// A FIFO at `path` (mode 600): a planted item or config file that would block a reader.
+pub fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo")
+        .arg("-m")
+        .arg("600")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
