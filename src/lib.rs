@@ -11,6 +11,7 @@ pub mod cli;
 pub mod creds;
 pub mod error;
 pub mod exec;
+pub mod front;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod passphrase;

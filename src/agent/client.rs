@@ -106,6 +106,16 @@ impl Client {
         Ok(resp)
     }
 
+    /// The warm request of the front binary ([`Request::Warm`]): the agent's answer, `warm`
+    /// or `cold`.
+    pub fn warm(&mut self, argv: Vec<String>, env: Vec<(String, String)>) -> Result<Response> {
+        self.call(&Request::Warm {
+            version: super::protocol::VERSION,
+            argv,
+            env,
+        })
+    }
+
     /// The hello exchange: the agent's (version, pid).
     pub fn hello(&mut self) -> Result<(u32, u32)> {
         match self.call(&Request::Hello { version: VERSION })? {

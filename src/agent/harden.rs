@@ -62,6 +62,18 @@ pub fn no_core_dumps() {
     }
 }
 
+/// Ignores SIGPIPE, as Rust's own start-up does, so a write to a closed pipe is an error
+/// (`vault export | head -c0` exits quietly) rather than death by signal: for the front
+/// binary, which skips that start-up (`src/bin/vault.rs`). A child started through
+/// `std::process::Command` gets the default disposition back.
+pub fn ignore_sigpipe() {
+    // SAFETY: `signal` with SIG_IGN installs no handler code, so nothing runs in signal
+    // context; it is called before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 /// Gives the program `cmd` starts the core-file limit vault itself was started with, so
 /// `exec`'s child does not silently inherit vault's 0.
 pub fn restore_core_limit(cmd: &mut std::process::Command) {

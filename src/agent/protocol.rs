@@ -14,7 +14,7 @@ use crate::secret::Secret;
 use crate::settings::BackendSpec;
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 /// The largest frame either side accepts (items are at most 1 MiB, base64 grows them 4/3).
 pub const MAX_FRAME: usize = 2 * 1024 * 1024;
 
@@ -70,6 +70,20 @@ pub enum Request {
     Touch,
     /// Drop the key and exit.
     Stop,
+    /// The warm path of `exec` and `export` in one round trip (issue 17), asked by the small
+    /// `vault` front binary: the agent parses the command line as the CLI does, resolves the
+    /// profile against the client's environment and answers from the session cache, or
+    /// answers `cold` (then the front runs the full CLI, which does the rest). Allowed as a
+    /// connection's first message: it carries the version.
+    Warm {
+        /// The client's protocol version: another one is answered `cold`.
+        version: u32,
+        /// The command line, `argv[0]` first.
+        argv: Vec<String>,
+        /// The client's environment without vault's secret-bearing variables
+        /// ([`crate::exec::SECRET_VARS`]) and without what is not UTF-8.
+        env: Vec<(String, String)>,
+    },
 }
 
 /// What the agent answers.
@@ -118,6 +132,26 @@ pub enum Response {
         /// The agent's pid.
         pid: u32,
     },
+    /// The answer to `warm` when the session cache had it: what the front needs to run the
+    /// child (`print` absent) or to print (`print` present).
+    Warm {
+        /// The profile (the child's `AWS_VAULT`).
+        profile: String,
+        /// The command to run; empty for the user's shell.
+        command: Vec<String>,
+        /// The credentials.
+        creds: WarmCreds,
+        /// The child's region, when a profile sets one.
+        region: Option<String>,
+        /// What to print instead of running a command (`export`, `exec --json`).
+        print: Option<Secret>,
+    },
+    /// The answer to `warm` when the full CLI must run (not cached, another vault, a flag
+    /// the warm path does not take, an error the CLI will report): why, for `-v` logs.
+    Cold {
+        /// Why (no secrets).
+        why: String,
+    },
     /// A failure.
     Error {
         /// What kind.
@@ -131,6 +165,46 @@ pub enum Response {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         hint: Option<String>,
     },
+}
+
+/// Credentials as the warm answer carries them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WarmCreds {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret key.
+    pub secret_access_key: Secret,
+    /// The session token, for a session.
+    pub session_token: Option<Secret>,
+    /// When the credentials expire (RFC 3339).
+    pub expiration: Option<String>,
+}
+
+impl From<&crate::creds::Credentials> for WarmCreds {
+    fn from(c: &crate::creds::Credentials) -> Self {
+        use time::format_description::well_known::Rfc3339;
+        WarmCreds {
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: c.secret_access_key.clone(),
+            session_token: c.session_token.clone(),
+            expiration: c.expiration.and_then(|e| e.format(&Rfc3339).ok()),
+        }
+    }
+}
+
+impl From<WarmCreds> for crate::creds::Credentials {
+    fn from(c: WarmCreds) -> Self {
+        use time::format_description::well_known::Rfc3339;
+        crate::creds::Credentials {
+            access_key_id: c.access_key_id,
+            secret_access_key: c.secret_access_key,
+            session_token: c.session_token,
+            expiration: c
+                .expiration
+                .and_then(|e| time::OffsetDateTime::parse(&e, &Rfc3339).ok()),
+            issued: None,
+        }
+    }
 }
 
 /// Failure kinds, mapped back to the CLI's errors (and exit codes) by the client.

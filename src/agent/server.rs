@@ -250,6 +250,32 @@ impl Agent {
                     pid: std::process::id(),
                 }
             }
+            Request::Warm { version, argv, env } => {
+                if version != VERSION {
+                    return Response::Cold {
+                        why: format!("protocol v{version}, the agent speaks v{VERSION}"),
+                    };
+                }
+                let (master, generation, backend) = {
+                    let inner = self.inner();
+                    match (&inner.master, &inner.backend) {
+                        (Some(m), Some(b)) => (Arc::clone(m), inner.generation, b.clone()),
+                        _ => return Response::Cold { why: "the agent is locked".into() },
+                    }
+                };
+                let held = crate::cli::warm::Held {
+                    master,
+                    generation,
+                    vault_dir: &self.vault_dir,
+                    backend: &backend,
+                };
+                let answer = crate::cli::warm::answer(held, argv, env);
+                match &answer {
+                    Response::Cold { why } => tracing::info!("warm request answered cold: {why}"),
+                    _ => self.touch(),
+                }
+                answer
+            }
             Request::Stop => {
                 let mut inner = self.inner();
                 inner.master = None;

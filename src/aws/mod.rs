@@ -131,6 +131,12 @@ async fn cold(walk: Walk<'_, '_>, plan: &Plan, mfa_token: Option<Secret>) -> Res
 /// them (the last step's session, or a stored key used as it is), else `None` and nothing
 /// was called. The warm path of `exec` and `export` needs no runtime, thread or socket beyond
 /// the agent's.
+/// Whether resolving this plan runs a program of the user's (a `credential_process`) even
+/// when the session cache answers: the agent's warm path never does (issue 17).
+pub fn runs_program(plan: &Plan) -> bool {
+    matches!(plan.chain.source, chain::Source::Process(_))
+}
+
 pub fn resolve_warm(vault: &Unlocked<'_>, plan: &Plan) -> Result<Option<Resolved>> {
     let walk = Walk::new(vault, &plan.chain, &plan.request)?;
     Ok(walk.warm()?.map(|creds| Resolved {

@@ -149,8 +149,14 @@ impl Config {
     /// Loads `~/.aws/config` and `~/.aws/credentials` (or `AWS_CONFIG_FILE`,
     /// `AWS_SHARED_CREDENTIALS_FILE`) with the SDK's parser. Missing files are empty.
     pub async fn load() -> Result<Config> {
+        Config::load_with(&Env::real()).await
+    }
+
+    /// [`Config::load`] with the environment given: the agent's warm path loads the files a
+    /// client names (issue 17).
+    pub async fn load_with(env: &Env) -> Result<Config> {
         let files = aws_runtime::env_config::file::EnvConfigFiles::default();
-        let set = aws_config::profile::load(&Fs::real(), &Env::real(), &files, None)
+        let set = aws_config::profile::load(&Fs::real(), env, &files, None)
             .await
             .map_err(|e| {
                 // The SDK's top error says only "could not parse profile file"; the file and

@@ -48,11 +48,7 @@ pub struct Args {
 pub fn run(ctx: &Settings, mut args: Args) -> Result<u8> {
     let parent: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     exec::check_not_nested(&parent)?;
-    let argv = if args.command.is_empty() {
-        vec![std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into())]
-    } else {
-        args.command.clone()
-    };
+    let argv = exec::command_or_shell(args.command.clone(), std::env::var_os("SHELL"));
     let vault = crate::vault::Vault::open(ctx)?;
     let unlocked = crate::unlock::unlock(ctx, &vault)?;
     let mut mfa_token = args.session.mfa_token.take().map(Secret::new);

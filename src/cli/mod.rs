@@ -44,6 +44,7 @@ mod remove;
 mod rotate;
 mod slot;
 mod sso;
+pub mod warm;
 
 /// An encrypted credential vault for AWS.
 ///

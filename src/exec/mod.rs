@@ -95,6 +95,15 @@ pub fn check_not_nested(parent: &[(OsString, OsString)]) -> Result<()> {
     Ok(())
 }
 
+/// The command to run: the one given, else the user's shell (`SHELL`, else `/bin/sh`).
+pub fn command_or_shell(command: Vec<OsString>, shell: Option<OsString>) -> Vec<OsString> {
+    if command.is_empty() {
+        vec![shell.unwrap_or_else(|| "/bin/sh".into())]
+    } else {
+        command
+    }
+}
+
 /// What the child gets besides the cleaned environment.
 #[derive(Debug)]
 pub enum Inject<'a> {
