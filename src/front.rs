@@ -65,16 +65,13 @@ fn warm(argv: &[OsString]) -> Option<u8> {
         .map(|a| a.to_str().map(str::to_owned))
         .collect::<Option<_>>()?;
     let parent: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    let var = |k: &str| {
-        parent
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.clone())
-    };
+    let var = |k: &str| parent.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     // The agent's socket, as the CLI finds it (the agent checks the rest: flags, the vault).
     let settings = Settings::resolve_with(
         Flags {
-            vault_dir: var("VAULT_DIR").filter(|v| !v.is_empty()).map(PathBuf::from),
+            vault_dir: var("VAULT_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             ..Flags::default()
         },
         &var,

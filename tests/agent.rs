@@ -240,8 +240,10 @@ fn another_user_cannot_reach_the_agent_or_the_vault_and_the_agent_is_not_dumpabl
         .unwrap();
     std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = base.path().join("vault");
-    std::fs::copy(BIN, &bin).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (from, to) in [(BIN, bin.clone()), (CORE, base.path().join("vault-core"))] {
+        std::fs::copy(from, &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let home = base.path().join("a");
     std::fs::create_dir(&home).unwrap();
     write_secret(&home.join("pass"), "user a passphrase\n");

@@ -68,3 +68,241 @@ fn a_warm_exec_builds_no_runtime() {
         assert_eq!(failed, 0, "{warm}");
     }
 }
+
+/// An Env whose commands use the agent (its private XDG_RUNTIME_DIR), against `moto`.
+fn agent_cmd(env: &Env, moto: &Moto, args: &[&str]) -> std::process::Command {
+    let mut c = env.cmd(args);
+    c.env_remove("VAULT_NO_AGENT")
+        .env("AWS_ENDPOINT_URL_STS", moto.url());
+    c
+}
+
+/// Stops the test's agent whatever happens.
+struct StopAgent<'a>(&'a Env, &'a Moto);
+impl Drop for StopAgent<'_> {
+    fn drop(&mut self) {
+        let _ = agent_cmd(self.0, self.1, &["lock", "--stop"]).output();
+    }
+}
+
+/// A vault with profile `prod` (a role over the stored key of `src`), `proc` (a
+/// credential_process), the agent unlocked and `prod`'s session cached.
+fn warm_vault(moto: &Moto) -> Env {
+    let env = Env::init();
+    std::fs::write(
+        env.path("home/aws-config"),
+        format!(
+            "[profile src]\nregion = eu-west-1\n[profile prod]\nsource_profile = src\nrole_arn = arn:aws:iam::123456789012:role/prod\n[profile proc]\ncredential_process = {} {}\n",
+            "/bin/sh",
+            env.path("proc.sh").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        env.path("proc.sh"),
+        format!(
+            "touch {}\necho '{{\"Version\":1,\"AccessKeyId\":\"AKIAPROC\",\"SecretAccessKey\":\"proc-secret\"}}'\n",
+            env.path("proc-ran").display()
+        ),
+    )
+    .unwrap();
+    env.add_key("src", "AKIAPROD0000000000001", "prod-secret");
+    let out = agent_cmd(&env, moto, &["unlock"]).output().unwrap();
+    assert_success(&out, &["unlock"]);
+    let out = agent_cmd(&env, moto, &["exec", "prod", "true"])
+        .output()
+        .unwrap();
+    assert_success(&out, &["exec", "prod", "true (cold)"]);
+    assert_eq!(moto.count("AssumeRole"), 1);
+    env
+}
+
+/// The front alone, copied where no `vault-core` is beside it: whatever it cannot answer
+/// itself fails to find the CLI.
+fn lone_front(env: &Env) -> std::path::PathBuf {
+    let dir = env.path("lone");
+    std::fs::create_dir(&dir).unwrap();
+    let bin = dir.join("vault");
+    std::fs::copy(BIN, &bin).unwrap();
+    bin
+}
+
+/// The front answers a warm `exec` and `export` by itself, in one agent round trip, and
+/// `execve`s the child directly: a copy of `vault` with no `vault-core` beside it works on
+/// the warm path and says what is missing on every other. It fails on the old code, where
+/// `vault` was the whole CLI and `vault-core` did not exist.
+#[test]
+fn the_front_answers_the_warm_path_without_the_cli() {
+    let Some(moto) = Moto::start(&[]) else { return };
+    let env = warm_vault(&moto);
+    let _stop = StopAgent(&env, &moto);
+    let lone = lone_front(&env);
+    let front = |args: &[&str]| {
+        let c = agent_cmd(&env, &moto, args);
+        std::process::Command::new(&lone)
+            .args(c.get_args())
+            .env_clear()
+            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .output()
+            .unwrap()
+    };
+    let out = front(&[
+        "exec",
+        "prod",
+        "--",
+        "sh",
+        "-c",
+        "echo $AWS_ACCESS_KEY_ID $AWS_VAULT $AWS_REGION",
+    ]);
+    assert_success(&out, &["lone front: exec prod"]);
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        line.starts_with("ASIA") && line.ends_with(" prod eu-west-1\n"),
+        "{line}"
+    );
+    let out = front(&["export", "prod", "--format", "credential-process"]);
+    assert_success(&out, &["lone front: export prod"]);
+    let core = agent_cmd(
+        &env,
+        &moto,
+        &["export", "prod", "--format", "credential-process"],
+    );
+    let core = std::process::Command::new(CORE)
+        .args(core.get_args())
+        .env_clear()
+        .envs(core.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .output()
+        .unwrap();
+    assert_success(&core, &["vault-core export prod"]);
+    assert_eq!(
+        out.stdout, core.stdout,
+        "the front and the CLI print the same"
+    );
+    assert_eq!(moto.count("AssumeRole"), 1, "both were warm");
+    // The front's whole warm path: no thread, no runtime, and no execve but its own and the
+    // child's.
+    if require("strace", have("strace")) {
+        let c = agent_cmd(&env, &moto, &["exec", "prod", "true"]);
+        let trace = env.path("front.trace");
+        let out = std::process::Command::new("strace")
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=execve,clone,clone3,epoll_create1,eventfd2",
+                "-o",
+            ])
+            .arg(&trace)
+            .arg(&lone)
+            .args(c.get_args())
+            .env_clear()
+            .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .output()
+            .unwrap();
+        assert_success(&out, &["strace lone front exec prod true"]);
+        let trace = std::fs::read_to_string(trace).unwrap();
+        let calls: Vec<&str> = trace.lines().collect();
+        assert_eq!(calls.len(), 2, "{trace}");
+        assert!(
+            calls[1].contains("execve(\"/usr/bin/true\"") || calls[1].contains("/true\""),
+            "{trace}"
+        );
+    }
+    // Not warm: another command, -v, a credential_process chain (the agent never runs it).
+    for args in [
+        &["list"][..],
+        &["exec", "-v", "prod", "true"],
+        &["exec", "proc", "true"],
+    ] {
+        let out = front(args);
+        assert_code(&out, 1, &format!("lone front {args:?}"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("vault-core") && err.contains("hint: install"),
+            "{err}"
+        );
+    }
+    assert!(
+        !env.path("proc-ran").exists(),
+        "the agent ran a credential_process"
+    );
+}
+
+/// What the child sees and what is printed are the same whether the front or the CLI
+/// answers, and a cold or refused command line gets the CLI's own answer through the front.
+#[test]
+fn the_front_and_the_cli_agree() {
+    let Some(moto) = Moto::start(&[]) else { return };
+    let env = warm_vault(&moto);
+    let _stop = StopAgent(&env, &moto);
+    let both = |args: &[&str], vars: &[(&str, &std::ffi::OsStr)]| {
+        let run = |bin: &str| {
+            let c = agent_cmd(&env, &moto, args);
+            let c = std::process::Command::new(bin)
+                .args(c.get_args())
+                .env_clear()
+                .envs(c.get_envs().filter_map(|(k, v)| Some((k, v?))))
+                .envs(vars.iter().copied())
+                .output()
+                .unwrap();
+            (
+                c.status.code(),
+                c.stdout,
+                String::from_utf8_lossy(&c.stderr).into_owned(),
+            )
+        };
+        let (front, core) = (run(BIN), run(CORE));
+        assert_eq!(front, core, "{args:?} {vars:?}");
+        front
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let latin1 = std::ffi::OsStr::from_bytes(b"/home/j\xf6rg");
+    let vars: &[(&str, &std::ffi::OsStr)] = &[
+        ("LATIN1_PATH", latin1),
+        ("AWS_PROFILE", "other".as_ref()),
+        ("AWS_SESSION_TOKEN", "stale".as_ref()),
+        ("VAULT_ADDR", "https://vault.example:8200".as_ref()),
+    ];
+    let (code, out, _) = both(&["exec", "prod", "--", "env"], vars);
+    assert_eq!(code, Some(0));
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.contains("AWS_VAULT=prod") && !out.contains("stale") && !out.contains("PASSPHRASE"),
+        "{out}"
+    );
+    for format in [
+        "env",
+        "fish",
+        "powershell",
+        "json",
+        "credential-process",
+        "ini",
+    ] {
+        both(&["export", "prod", "--format", format], &[]);
+    }
+    both(&["exec", "--json", "prod"], &[]);
+    both(
+        &[
+            "exec",
+            "--no-session",
+            "src",
+            "--",
+            "sh",
+            "-c",
+            "echo $AWS_ACCESS_KEY_ID",
+        ],
+        &[],
+    );
+    // Refused or cold, answered by the CLI through the front.
+    let (code, _, err) = both(&["exec", "prod", "true"], &[("AWS_VAULT", "prod".as_ref())]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = both(&["exec", "nosuch", "true"], &[]);
+    assert_eq!(code, Some(66), "{err}");
+    let (code, _, err) = both(&["exec", "prod", "no-such-command"], &[]);
+    assert_eq!(code, Some(127), "{err}");
+    both(
+        &["exec", "prod", "true"],
+        &[("AWS_CONFIG_FILE", "home/aws-config".as_ref())],
+    );
+    assert_eq!(moto.count("AssumeRole"), 1, "everything was warm");
+}

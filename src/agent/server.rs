@@ -260,7 +260,11 @@ impl Agent {
                     let inner = self.inner();
                     match (&inner.master, &inner.backend) {
                         (Some(m), Some(b)) => (Arc::clone(m), inner.generation, b.clone()),
-                        _ => return Response::Cold { why: "the agent is locked".into() },
+                        _ => {
+                            return Response::Cold {
+                                why: "the agent is locked".into(),
+                            }
+                        }
                     }
                 };
                 let held = crate::cli::warm::Held {

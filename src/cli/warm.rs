@@ -78,7 +78,9 @@ const PATH_VARS: &[&str] = &[
 /// directories, `HOME`, `TMPDIR` and `BROWSER`. Everything else only reaches the child, from
 /// the front's own environment.
 pub fn reads(name: &str) -> bool {
-    ["AWS_", "VAULT_", "XDG_"].iter().any(|p| name.starts_with(p))
+    ["AWS_", "VAULT_", "XDG_"]
+        .iter()
+        .any(|p| name.starts_with(p))
         || matches!(name, "HOME" | "TMPDIR" | "BROWSER")
 }
 
@@ -104,10 +106,10 @@ pub fn answer(held: Held<'_>, argv: Vec<String>, env: Vec<(String, String)>) -> 
 
 fn warm(held: Held<'_>, argv: Vec<String>, env: Vec<(String, String)>) -> Result<Response> {
     let env: HashMap<String, String> = env.into_iter().collect();
-    if let Some(k) = PATH_VARS
-        .iter()
-        .find(|k| env.get(**k).is_some_and(|v| !v.is_empty() && !v.starts_with('/')))
-    {
+    if let Some(k) = PATH_VARS.iter().find(|k| {
+        env.get(**k)
+            .is_some_and(|v| !v.is_empty() && !v.starts_with('/'))
+    }) {
         return Ok(cold(format!("{k} is a relative path")));
     }
     // clap reads a few flags' variables (VAULT_DIR, VAULT_NO_AGENT) from this process's

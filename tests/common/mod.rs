@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_vault");
+/// The full CLI the front hands every cold command line to (it must sit next to `vault`).
+pub const CORE: &str = env!("CARGO_BIN_EXE_vault-core");
 pub const PASS: &str = "correct horse battery staple";
 /// The real parts' setup, shared with bench/run.sh.
 pub const REAL_PARTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/real-parts.sh");
