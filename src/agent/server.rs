@@ -54,8 +54,24 @@ struct Inner {
     backend: Option<crate::settings::BackendSpec>,
     /// The newest generation this agent ever unlocked: an older slot is refused.
     newest: u64,
+    /// Plaintexts of the items opened lately, by the SHA-256 of their ciphertext (issue 17):
+    /// a warm command opens the same session item every time, and an X25519 unwrap is half
+    /// of what a warm request costs. The same ciphertext under the same identity always opens
+    /// to the same plaintext, so this changes no answer. Emptied (zeroed) with the identity.
+    opened: Vec<([u8; 32], Zeroizing<Vec<u8>>)>,
     deadline: Option<Instant>,
     stopped: bool,
+}
+
+/// Items whose plaintext is kept ([`Inner::opened`]): a few profiles' sessions.
+const OPENED: usize = 32;
+
+impl Inner {
+    /// Drops the identity and every plaintext kept with it.
+    fn forget(&mut self) {
+        self.master = None;
+        self.opened.clear();
+    }
 }
 
 impl std::fmt::Debug for Agent {
@@ -90,7 +106,7 @@ impl Agent {
         let mut inner = self.inner();
         if inner.deadline.is_some_and(|d| now >= d) {
             tracing::info!("idle timeout: dropping the key");
-            inner.master = None;
+            inner.forget();
             inner.deadline = None;
         }
         inner.master.is_some()
@@ -125,6 +141,40 @@ impl Agent {
     /// The identity, for crypto outside the lock; `None` when locked.
     fn master(&self) -> Option<Arc<MasterIdentity>> {
         self.inner().master.clone()
+    }
+
+    /// Opens `ct` with `master`, from [`Inner::opened`] when the same ciphertext was opened
+    /// with the identity still held.
+    fn open_cached(
+        &self,
+        master: &Arc<MasterIdentity>,
+        ct: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(ct).into();
+        {
+            let inner = self.inner();
+            let current = inner
+                .master
+                .as_ref()
+                .is_some_and(|m| Arc::ptr_eq(m, master));
+            if let Some((_, pt)) = inner.opened.iter().find(|(d, _)| current && *d == digest) {
+                return Ok(pt.clone());
+            }
+        }
+        let pt = master.open(ct)?;
+        let mut inner = self.inner();
+        if inner
+            .master
+            .as_ref()
+            .is_some_and(|m| Arc::ptr_eq(m, master))
+        {
+            if inner.opened.len() >= OPENED {
+                inner.opened.remove(0);
+            }
+            inner.opened.push((digest, pt.clone()));
+        }
+        Ok(pt)
     }
 
     /// Restarts the idle timer after a use, if the key is still held.
@@ -185,7 +235,7 @@ impl Agent {
                 let Some(master) = self.master() else {
                     return Self::error(ErrorKind::Locked, "the agent is locked");
                 };
-                let result = master.open(&ct);
+                let result = self.open_cached(&master, &ct);
                 drop(master);
                 self.touch();
                 match result {
@@ -232,7 +282,7 @@ impl Agent {
             }
             Request::Lock => {
                 let mut inner = self.inner();
-                inner.master = None;
+                inner.forget();
                 inner.backend = None;
                 inner.deadline = None;
                 tracing::info!("locked on request");
@@ -267,8 +317,9 @@ impl Agent {
                         }
                     }
                 };
+                let open = |ct: &[u8]| self.open_cached(&master, ct);
                 let held = crate::cli::warm::Held {
-                    master,
+                    open: &open,
                     generation,
                     vault_dir: &self.vault_dir,
                     backend: &backend,
@@ -282,7 +333,7 @@ impl Agent {
             }
             Request::Stop => {
                 let mut inner = self.inner();
-                inner.master = None;
+                inner.forget();
                 inner.deadline = None;
                 inner.stopped = true;
                 Response::Ok

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::Mutex;
 
 use clap::{CommandFactory, FromArgMatches};
 use zeroize::Zeroizing;
@@ -27,14 +27,14 @@ use crate::agent::protocol::{Response, WarmCreds};
 use crate::aws::{self, profile::Config};
 use crate::error::{Error, Result};
 use crate::settings::{BackendKind, BackendSpec, Flags, Settings};
-use crate::vault::crypto::MasterIdentity;
+use crate::vault::crypto::CryptoError;
 use crate::vault::{Sealer, Vault};
 
-/// What the agent holds: the identity, its slot generation, and the vault it serves.
-#[derive(Debug)]
+/// What the agent holds: the identity (as a way to open items), its slot generation, and
+/// the vault it serves.
 pub struct Held<'a> {
-    /// The identity.
-    pub master: Arc<MasterIdentity>,
+    /// Opens a ciphertext with the identity.
+    pub open: &'a dyn Fn(&[u8]) -> std::result::Result<Zeroizing<Vec<u8>>, CryptoError>,
     /// Its slot generation.
     pub generation: u64,
     /// The agent's vault directory.
@@ -43,15 +43,27 @@ pub struct Held<'a> {
     pub backend: &'a BackendSpec,
 }
 
-/// Opens items with the held identity; the warm path never seals (a refresh is the CLI's).
-struct HeldSealer(Arc<MasterIdentity>, u64);
+impl std::fmt::Debug for Held<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Held")
+            .field("generation", &self.generation)
+            .field("vault_dir", &self.vault_dir)
+            .finish_non_exhaustive()
+    }
+}
 
-impl Sealer for HeldSealer {
+/// Opens items with the held identity; the warm path never seals (a refresh is the CLI's).
+struct HeldSealer<'a>(
+    &'a dyn Fn(&[u8]) -> std::result::Result<Zeroizing<Vec<u8>>, CryptoError>,
+    u64,
+);
+
+impl Sealer for HeldSealer<'_> {
     fn seal(&self, _: &[u8]) -> Result<Vec<u8>> {
         Err(Error::Other("the agent's warm path never seals".into()))
     }
     fn open(&self, name: &str, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        self.0.open(ciphertext).map_err(|e| Error::crypto(name, e))
+        (self.0)(ciphertext).map_err(|e| Error::crypto(name, e))
     }
     fn generation(&self) -> u64 {
         self.1
@@ -114,7 +126,11 @@ fn warm(held: Held<'_>, argv: Vec<String>, env: Vec<(String, String)>) -> Result
     }
     // clap reads a few flags' variables (VAULT_DIR, VAULT_NO_AGENT) from this process's
     // environment: parse here only when this process's values are the client's.
-    let mut command = Cli::command();
+    // One command tree, built once and reused (clap's `_mut` parse is made for that):
+    // building and dropping it per request was a third of a warm request's instructions.
+    static COMMAND: Mutex<Option<clap::Command>> = Mutex::new(None);
+    let mut guard = COMMAND.lock().unwrap_or_else(|e| e.into_inner());
+    let command = guard.get_or_insert_with(Cli::command);
     let bound: Vec<String> = command
         .get_arguments()
         .filter_map(|a| a.get_env())
@@ -126,7 +142,9 @@ fn warm(held: Held<'_>, argv: Vec<String>, env: Vec<(String, String)>) -> Result
             return Ok(cold(format!("{name} differs from the agent's")));
         }
     }
-    let matches = match command.try_get_matches_from_mut(&argv) {
+    let parsed = command.try_get_matches_from_mut(&argv);
+    drop(guard);
+    let matches = match parsed {
         Ok(m) => m,
         Err(_) => return Ok(cold("not a command line the warm path takes")),
     };
@@ -183,7 +201,7 @@ fn warm(held: Held<'_>, argv: Vec<String>, env: Vec<(String, String)>) -> Result
         crate::exec::check_not_nested(&parent)?;
     }
     let vault = Vault::open(&settings)?;
-    let unlocked = vault.with_sealer(Box::new(HeldSealer(held.master, held.generation)));
+    let unlocked = vault.with_sealer(Box::new(HeldSealer(held.open, held.generation)));
     let sdk_env = aws_types::os_shim_internal::Env::from(env.clone());
     let config = {
         let fut = std::pin::pin!(Config::load_with(&sdk_env));

@@ -34,6 +34,7 @@ impl Agent {
             };
         }
         inner.newest = generation;
+        inner.forget();
         inner.master = Some(master);
         inner.generation = generation;
         inner.backend = Some(backend);
@@ -73,7 +74,7 @@ impl Agent {
             Ok(()) => None,
             Err(e @ Error::StaleIdentity(_)) => {
                 let mut inner = self.inner();
-                inner.master = None;
+                inner.forget();
                 inner.backend = None;
                 inner.deadline = None;
                 tracing::info!("the vault was rekeyed: locked");

@@ -171,3 +171,56 @@ fn serve_in_process_over_a_real_socket() {
     let sealed = c.seal(b"{}").unwrap();
     assert!(sealed.starts_with(b"age-encryption.org/v1"));
 }
+
+/// The plaintexts the agent keeps (issue 17) answer only the same ciphertext, and go with
+/// the identity: after `lock` none is left, and a tampered copy is still refused.
+#[test]
+fn kept_plaintexts_answer_only_their_ciphertext_and_go_with_the_key() {
+    let (_t, dir, ct) = vault();
+    let agent = Agent::new(dir, Duration::from_secs(900), None);
+    let unlock = || {
+        agent.handle(Request::Unlock {
+            passphrase: Secret::new(PASS),
+            backend: file_backend(),
+            state_dir: None,
+            allow_slow_kdf: false,
+        })
+    };
+    assert!(matches!(unlock(), Response::Unlocked { .. }));
+    let open = |ct: &[u8]| {
+        agent.handle(Request::Open {
+            name: "key.p".into(),
+            ciphertext: BASE64_STANDARD.encode(ct),
+        })
+    };
+    let first = match open(&ct) {
+        Response::Plaintext { data } => data,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(agent.inner().opened.len(), 1);
+    match open(&ct) {
+        Response::Plaintext { data } => assert_eq!(data, first),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        agent.inner().opened.len(),
+        1,
+        "the same ciphertext is kept once"
+    );
+    let mut tampered = ct.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert!(matches!(open(&tampered), Response::Error { .. }));
+    assert!(matches!(agent.handle(Request::Lock), Response::Ok));
+    assert!(
+        agent.inner().opened.is_empty(),
+        "lock drops every kept plaintext"
+    );
+    assert!(matches!(
+        open(&ct),
+        Response::Error {
+            kind: ErrorKind::Locked,
+            ..
+        }
+    ));
+}
