@@ -30,11 +30,14 @@ use crate::settings::{BackendKind, BackendSpec, Flags, Settings};
 use crate::vault::crypto::CryptoError;
 use crate::vault::{Sealer, Vault};
 
+/// Opens a ciphertext with the agent's identity.
+pub type Open<'a> = &'a dyn Fn(&[u8]) -> std::result::Result<Zeroizing<Vec<u8>>, CryptoError>;
+
 /// What the agent holds: the identity (as a way to open items), its slot generation, and
 /// the vault it serves.
 pub struct Held<'a> {
     /// Opens a ciphertext with the identity.
-    pub open: &'a dyn Fn(&[u8]) -> std::result::Result<Zeroizing<Vec<u8>>, CryptoError>,
+    pub open: Open<'a>,
     /// Its slot generation.
     pub generation: u64,
     /// The agent's vault directory.
@@ -53,10 +56,7 @@ impl std::fmt::Debug for Held<'_> {
 }
 
 /// Opens items with the held identity; the warm path never seals (a refresh is the CLI's).
-struct HeldSealer<'a>(
-    &'a dyn Fn(&[u8]) -> std::result::Result<Zeroizing<Vec<u8>>, CryptoError>,
-    u64,
-);
+struct HeldSealer<'a>(Open<'a>, u64);
 
 impl Sealer for HeldSealer<'_> {
     fn seal(&self, _: &[u8]) -> Result<Vec<u8>> {
